@@ -1,0 +1,80 @@
+"""Settings: plain data read from the environment (prefix LLMCACHE_, nested sections joined by `__`).
+
+Build one `Settings` at start-up and pass it in; nothing here connects to anything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigurationError
+from shared.policy import NamespacePolicy, seed_policies
+
+
+class QdrantSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None  # set -> Qdrant server (cluster); unset -> embedded Qdrant Edge shard
+    api_key: str | None = None
+    location: str | None = None  # e.g. ":memory:" for qdrant-client's local mode (tests)
+    collection: str = "llmcache"
+    edge_path: Path | None = None  # default: <data_dir>/edge-shard
+    hnsw_m: Annotated[int, Field(ge=4)] = 16
+    hnsw_ef_construct: Annotated[int, Field(ge=8)] = 100
+
+
+class EmbeddingSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    backend: Literal["minilm", "openai"] = "minilm"
+    openai_model: str = "text-embedding-3-small"
+    openai_dimensions: int | None = None
+    intra_op_threads: Annotated[int, Field(ge=1)] = 1
+    batch_size: Annotated[int, Field(ge=1)] = 64
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LLMCACHE_", env_nested_delimiter="__", extra="ignore")
+
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")] = "llmcache"
+    data_dir: Path = Path(".llmcache-data")
+    qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    namespaces: dict[str, NamespacePolicy] = Field(default_factory=seed_policies)
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+
+    @model_validator(mode="after")
+    def _merge_seed_namespaces(self) -> Settings:
+        # an env override of one namespace must not drop the other seed namespaces
+        merged = seed_policies()
+        merged.update(self.namespaces)
+        self.namespaces = merged
+        return self
+
+    @property
+    def edge_shard_path(self) -> Path:
+        return self.qdrant.edge_path or self.data_dir / "edge-shard"
+
+    def policy(self, namespace: str) -> NamespacePolicy:
+        try:
+            return self.namespaces[namespace]
+        except KeyError:
+            known = ", ".join(sorted(self.namespaces))
+            raise ConfigurationError(f"namespace {namespace!r} has no policy (known: {known})") from None
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment; `QDRANT_URL`, `OPENAI_API_KEY` are honoured as the usual names too."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.qdrant.url is None and settings.qdrant.location is None and os.environ.get("QDRANT_URL"):
+        settings.qdrant.url = os.environ["QDRANT_URL"]
+    if settings.openai_api_key is None and os.environ.get("OPENAI_API_KEY"):
+        settings.openai_api_key = os.environ["OPENAI_API_KEY"]
+    return settings

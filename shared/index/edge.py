@@ -1,0 +1,144 @@
+"""Qdrant Edge adapter: the Qdrant engine in-process, one persistent shard on disk (the embedded default).
+
+Only one process may own a shard: the embedded deployment is one worker process with a thread pool.
+Edge has no background optimizer, so `optimize()` (called by the maintenance sweep) builds the HNSW graph
+of grown segments; until then new points are searched exactly, which is correct, only slower.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from shared.embedding.base import Vectors
+from shared.index.base import (
+    INDEXED_FLOAT_FIELDS,
+    INDEXED_KEYWORD_FIELDS,
+    Candidate,
+    Condition,
+    IndexPoint,
+    PointSelector,
+    point_id_for,
+)
+
+
+def _condition(condition: Condition) -> Any:
+    if condition.kind == "match":
+        return qe.FieldCondition(key=condition.key, match=qe.MatchValue(condition.value))
+    if condition.kind == "except":
+        return qe.FieldCondition(key=condition.key, match=qe.MatchExcept(list(condition.value)))  # type: ignore[arg-type]
+    if condition.kind == "lt":
+        return qe.FieldCondition(key=condition.key, range=qe.RangeFloat(lt=condition.value))
+    return qe.FieldCondition(key=condition.key, range=qe.RangeFloat(gt=condition.value))
+
+
+def _filter(selector: PointSelector | None) -> Any:
+    if selector is None:
+        return None
+    must = [_condition(c) for c in selector.conditions()]
+    if selector.entry_ids is not None:
+        must.append(qe.HasIdCondition({point_id_for(i) for i in selector.entry_ids}))
+    return qe.Filter(must=must) if must else None
+
+
+class EdgeVectorIndex:
+    def __init__(self, path: Path, dimension: int, hnsw_m: int = 16, hnsw_ef_construct: int = 100) -> None:
+        self._path = path
+        self._dimension = dimension
+        self._hnsw = (hnsw_m, hnsw_ef_construct)
+        self._shard: Any = None
+        self._write_lock = threading.Lock()
+
+    def _config(self) -> Any:
+        m, ef = self._hnsw
+        return qe.EdgeConfig(
+            vectors=qe.EdgeVectorParams(size=self._dimension, distance=qe.Distance.Cosine),
+            hnsw_config=qe.HnswIndexConfig(m=m, ef_construct=ef, full_scan_threshold=10_000, payload_m=m),
+        )
+
+    def ensure_ready(self) -> None:
+        if self._shard is not None:
+            return
+        has_segments = self._path.exists() and any(self._path.iterdir())
+        if has_segments:
+            self._shard = qe.EdgeShard.load(str(self._path))
+        else:
+            self._path.mkdir(parents=True, exist_ok=True)
+            self._shard = qe.EdgeShard.create(str(self._path), self._config())
+        existing = set(self._shard.info().payload_schema)
+        for name in INDEXED_KEYWORD_FIELDS:
+            if name not in existing:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Keyword))
+        for name in INDEXED_FLOAT_FIELDS:
+            if name not in existing:
+                self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
+
+    @property
+    def shard(self) -> Any:
+        if self._shard is None:
+            self.ensure_ready()
+        return self._shard
+
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        if not points:
+            return
+        edge_points = [qe.Point(p.point_id, p.vector.tolist(), p.payload.model_dump()) for p in points]
+        with self._write_lock:
+            self.shard.update(qe.UpdateOperation.upsert_points(edge_points))
+
+    def _request(self, vector: Vectors, selector: PointSelector, threshold: float, limit: int) -> Any:
+        return qe.QueryRequest(
+            limit=limit,
+            query=qe.Query.Nearest(vector.tolist()),
+            filter=_filter(selector),
+            score_threshold=threshold,
+            with_payload=["entry_id"],
+            with_vector=False,
+        )
+
+    @staticmethod
+    def _candidates(scored: Sequence[Any]) -> list[Candidate]:
+        return [Candidate(entry_id=str(p.payload["entry_id"]), score=float(p.score)) for p in scored]
+
+    def search(self, vector: Vectors, selector: PointSelector, threshold: float, limit: int) -> list[Candidate]:
+        return self._candidates(self.shard.query(self._request(vector, selector, threshold, limit)))
+
+    def search_batch(
+        self, vectors: Vectors, selectors: Sequence[PointSelector], threshold: float, limit: int
+    ) -> list[list[Candidate]]:
+        if len(selectors) == 0:
+            return []
+        requests = [self._request(v, s, threshold, limit) for v, s in zip(vectors, selectors, strict=True)]
+        return [self._candidates(r) for r in self.shard.query_batch(qe.QueryBatchRequest(requests))]
+
+    def delete_ids(self, entry_ids: Sequence[str]) -> None:
+        if entry_ids:
+            with self._write_lock:
+                self.shard.update(qe.UpdateOperation.delete_points([point_id_for(i) for i in entry_ids]))
+
+    def delete_where(self, selector: PointSelector) -> int:
+        point_filter = _filter(selector)
+        if point_filter is None:
+            raise ValueError("delete_where needs at least one condition; refusing to delete every point")
+        with self._write_lock:
+            matching = int(self.shard.count(qe.CountRequest(exact=True, filter=point_filter)))
+            if matching:
+                self.shard.update(qe.UpdateOperation.delete_points_by_filter(point_filter))
+        return matching
+
+    def count(self, selector: PointSelector | None = None) -> int:
+        return int(self.shard.count(qe.CountRequest(exact=True, filter=_filter(selector))))
+
+    def optimize(self) -> None:
+        with self._write_lock:
+            self.shard.optimize()
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None

@@ -1,0 +1,161 @@
+"""Canonical request keys and context fingerprints: the part that decides correctness.
+
+request key         = sha256 of canonical JSON of everything that can change the answer: provider, model, every
+                      generation parameter, system prompt, the full message list, namespace, the namespace's current
+                      prompt version and the scope (tenant; user where the namespace is user-scoped).
+context fingerprint = the same material without the text of the last user message. Two requests may share a
+                      semantic hit only when their fingerprints are equal.
+
+Canonical JSON: keys sorted, no whitespace, every string NFC-normalised, integral floats written as integers
+(temperature 1 == 1.0), string message content written as one text part, Anthropic `cache_control` markers dropped
+(they change the bill, not the answer). Never string concatenation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from shared.errors import InvalidRequestError
+from shared.models import CacheRequest, Message
+
+KEY_SCHEMA = "llmcache-key/1"
+
+# Parameters that are sent to the provider but cannot change the answer's content.
+ANSWER_NEUTRAL_PARAMS = frozenset(
+    {
+        "user",
+        "metadata",
+        "stream",
+        "stream_options",
+        "prompt_cache_key",
+        "prompt_cache_retention",
+        "store",
+        "service_tier",
+        "safety_identifier",
+        "timeout",
+        "extra_headers",
+        "extra_query",
+    }
+)
+_DROPPED_PART_FIELDS = frozenset({"cache_control"})
+
+
+def canonical(value: Any, path: str = "request") -> Any:
+    """A JSON-ready copy of `value` in canonical form; raises InvalidRequestError naming the bad field."""
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, bool) or value is None or isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidRequestError(path, f"non-finite number {value!r}")
+        return int(value) if value.is_integer() else value
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise InvalidRequestError(path, f"non-string key {key!r}")
+            normal_key = unicodedata.normalize("NFC", key)
+            if normal_key in out:
+                raise InvalidRequestError(path, f"two keys normalise to {normal_key!r}")
+            out[normal_key] = canonical(item, f"{path}.{normal_key}")
+        return out
+    if isinstance(value, list | tuple):
+        return [canonical(item, f"{path}[{i}]") for i, item in enumerate(value)]
+    raise InvalidRequestError(path, f"unsupported type {type(value).__name__}")
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(canonical(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _digest(material: Any) -> str:
+    return hashlib.sha256(canonical_json(material).encode("utf-8")).hexdigest()
+
+
+def _content_parts(content: Any) -> list[Any]:
+    if content is None:
+        return []
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    return [
+        {k: v for k, v in part.items() if k not in _DROPPED_PART_FIELDS} if isinstance(part, dict) else part
+        for part in content
+    ]
+
+
+def _message_material(message: Message, drop_text: bool = False) -> dict[str, Any]:
+    material = message.model_dump(exclude_none=True)
+    parts = _content_parts(message.content)
+    if drop_text:
+        parts = [p for p in parts if not (isinstance(p, dict) and p.get("type") == "text")]
+    material["content"] = parts
+    return material
+
+
+def last_user_index(request: CacheRequest) -> int | None:
+    for index in range(len(request.messages) - 1, -1, -1):
+        if request.messages[index].role == "user":
+            return index
+    return None
+
+
+def semantic_text(request: CacheRequest) -> str | None:
+    """The text of the last user message: what the semantic index embeds. None when there is none."""
+    index = last_user_index(request)
+    if index is None:
+        return None
+    texts = [
+        str(part["text"])
+        for part in _content_parts(request.messages[index].content)
+        if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("text"), str)
+    ]
+    text = unicodedata.normalize("NFC", "\n".join(texts)).strip()
+    return text or None
+
+
+@dataclass(frozen=True)
+class RequestKeys:
+    request_key: str
+    context_fp: str | None  # None: no user message, so no semantic matching
+    version: str
+    tenant: str
+    user: str | None
+
+
+def _base_material(request: CacheRequest, version: str, user_scoped: bool) -> dict[str, Any]:
+    params = {k: v for k, v in request.params.items() if k not in ANSWER_NEUTRAL_PARAMS}
+    if user_scoped and not request.scope.user:
+        raise InvalidRequestError("scope.user", f"namespace {request.namespace!r} is user-scoped: a user is required")
+    return {
+        "schema": KEY_SCHEMA,
+        "provider": request.provider,
+        "model": request.model,
+        "params": params,
+        "system": _content_parts(request.system),
+        "namespace": request.namespace,
+        "version": version,
+        "scope": {"tenant": request.scope.tenant, "user": request.scope.user if user_scoped else None},
+    }
+
+
+def compute_keys(request: CacheRequest, version: str, user_scoped: bool) -> RequestKeys:
+    base = _base_material(request, version, user_scoped)
+    full = {**base, "messages": [_message_material(m) for m in request.messages]}
+    slot = last_user_index(request)
+    context_fp: str | None = None
+    if slot is not None:
+        context_messages = [_message_material(m, drop_text=(i == slot)) for i, m in enumerate(request.messages)]
+        context_fp = _digest({**base, "kind": "context", "semantic_slot": slot, "messages": context_messages})
+    return RequestKeys(
+        request_key=_digest(full),
+        context_fp=context_fp,
+        version=version,
+        tenant=request.scope.tenant,
+        user=request.scope.user if user_scoped else None,
+    )

@@ -1,0 +1,152 @@
+"""Data that crosses a boundary: requests, completions, cache entries and lookup outcomes (pydantic models)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+
+ProviderName = Literal["openai", "anthropic"]
+Role = Literal["system", "developer", "user", "assistant", "tool"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Message(_Frozen):
+    """One chat message. `content` is a string or a list of provider content parts (kept verbatim)."""
+
+    role: Role
+    content: str | list[dict[str, JsonValue]] | None = None
+    name: str | None = None
+    tool_calls: list[dict[str, JsonValue]] | None = None
+    tool_call_id: str | None = None
+
+
+class Scope(_Frozen):
+    """Who an answer may be served to: always a tenant; the user only in user-scoped namespaces."""
+
+    tenant: Annotated[str, Field(min_length=1)] = "default"
+    user: str | None = None
+
+
+class CacheRequest(_Frozen):
+    """Everything that can change the answer, plus where it belongs (namespace, scope).
+
+    `params` holds every generation parameter sent to the provider (temperature, max_tokens, stop, tools,
+    tool_choice, response_format, seed, reasoning/thinking, ...); unknown ones are keyed too.
+    """
+
+    provider: ProviderName
+    model: Annotated[str, Field(min_length=1)]
+    messages: Annotated[list[Message], Field(min_length=1)]
+    system: str | list[dict[str, JsonValue]] | None = None
+    params: dict[str, JsonValue] = Field(default_factory=dict)
+    namespace: Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")] = "default"
+    scope: Scope = Field(default_factory=Scope)
+
+
+class Usage(_Frozen):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+
+
+class Completion(_Frozen):
+    """A provider's answer, reduced to what is cached and reported."""
+
+    provider: ProviderName
+    model: str
+    text: str | None = None
+    tool_calls: list[dict[str, JsonValue]] = Field(default_factory=list)
+    finish_reason: str | None = None
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float = 0.0
+    provider_request_id: str | None = None
+    latency_ms: float | None = None
+    is_error: bool = False
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CacheEntry(_Frozen):
+    """One cached answer: the Redis body. Serialised as JSON, never pickled."""
+
+    entry_id: str
+    request_key: str
+    context_fp: str
+    namespace: str
+    version: str
+    tenant: str
+    user: str | None
+    prompt_text: str | None
+    completion: Completion
+    created_at: datetime
+    expires_at: datetime
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return (now or utc_now()) >= self.expires_at
+
+
+class HitKind(StrEnum):
+    EXACT = "exact"
+    SEMANTIC = "semantic"
+    MISS = "miss"
+
+
+class ExactHit(_Frozen):
+    kind: Literal[HitKind.EXACT] = HitKind.EXACT
+    entry: CacheEntry
+    similarity: float = 1.0
+
+
+class SemanticHit(_Frozen):
+    kind: Literal[HitKind.SEMANTIC] = HitKind.SEMANTIC
+    entry: CacheEntry
+    similarity: float
+
+
+class Miss(_Frozen):
+    """No usable entry. Carries what the lookup already computed so `store` need not compute it again."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    kind: Literal[HitKind.MISS] = HitKind.MISS
+    reason: str
+    request_key: str | None = None
+    context_fp: str | None = None
+    version: str | None = None
+    embedding: Any = Field(default=None, exclude=True, repr=False)  # numpy vector of the last user text
+
+
+LookupResult = ExactHit | SemanticHit | Miss
+
+
+class StoreOutcome(_Frozen):
+    stored: bool
+    reason: str
+    entry_id: str | None = None
+    ttl_seconds: int | None = None
+
+
+class PurgeSelector(_Frozen):
+    """Exactly one kind of selection (ids, scope, namespace, namespace+version or older_than) is required."""
+
+    ids: list[str] | None = None
+    tenant: str | None = None
+    user: str | None = None
+    namespace: str | None = None
+    version: str | None = None
+    older_than: datetime | None = None
+
+
+class PurgeResult(_Frozen):
+    entries_deleted: int
+    points_deleted: int

@@ -1,0 +1,35 @@
+"""Namespace policy: how long answers live, how close a paraphrase must be, who may share them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HOUR = 3600
+DAY = 24 * HOUR
+
+
+class NamespacePolicy(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ttl_seconds: Annotated[int, Field(gt=0)] = DAY
+    similarity_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.88
+    semantic: bool = True
+    user_scoped: bool = False
+    never_store: bool = False
+    cache_truncated: bool = False
+    prompt_version: Annotated[str, Field(min_length=1)] = "1"
+    semantic_candidates: Annotated[int, Field(ge=1, le=50)] = 4
+
+
+def seed_policies() -> dict[str, NamespacePolicy]:
+    """The seed table: faq 7-30 d, pricing 24 h, news 1-4 h, code 24-72 h, user-specific never stored."""
+    return {
+        "default": NamespacePolicy(ttl_seconds=DAY),
+        "faq": NamespacePolicy(ttl_seconds=14 * DAY),
+        "pricing": NamespacePolicy(ttl_seconds=DAY, similarity_threshold=0.92),
+        "news": NamespacePolicy(ttl_seconds=2 * HOUR, similarity_threshold=0.92),
+        "code": NamespacePolicy(ttl_seconds=2 * DAY, similarity_threshold=0.95),
+        "user": NamespacePolicy(ttl_seconds=HOUR, semantic=False, user_scoped=True, never_store=True),
+    }

@@ -1,0 +1,89 @@
+"""Entry bodies on Redis: JSON bodies with EXPIRE, plus a per-namespace expiry index for sweeps and purges."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+
+import redis
+
+from shared.keyspace import Keyspace
+from shared.models import CacheEntry
+
+_SCAN_BATCH = 500
+
+
+class EntryStore:
+    """Bodies live at `entry:<id>` with the namespace TTL; `ns-entries:<ns>` (ZSET id -> expires_at) lists them."""
+
+    def __init__(self, client: redis.Redis, keyspace: Keyspace) -> None:
+        self._redis = client
+        self._keys = keyspace
+
+    def get(self, entry_id: str) -> CacheEntry | None:
+        raw = self._redis.get(self._keys.entry(entry_id))
+        return None if raw is None else CacheEntry.model_validate_json(raw)
+
+    def get_many(self, entry_ids: Sequence[str]) -> list[CacheEntry | None]:
+        if not entry_ids:
+            return []
+        raws = self._redis.mget([self._keys.entry(i) for i in entry_ids])
+        return [None if raw is None else CacheEntry.model_validate_json(raw) for raw in raws]
+
+    def put(self, entry: CacheEntry, ttl_seconds: int) -> None:
+        pipe = self._redis.pipeline(transaction=True)
+        pipe.set(self._keys.entry(entry.entry_id), entry.model_dump_json(), ex=ttl_seconds)
+        pipe.zadd(self._keys.namespace_index(entry.namespace), {entry.entry_id: entry.expires_at.timestamp()})
+        pipe.sadd(self._keys.namespaces(), entry.namespace)
+        pipe.execute()
+
+    def delete(self, entries: Iterable[tuple[str, str]]) -> int:
+        """Delete (namespace, entry_id) pairs; returns how many bodies existed."""
+        pipe = self._redis.pipeline(transaction=False)
+        count = 0
+        for namespace, entry_id in entries:
+            pipe.delete(self._keys.entry(entry_id))
+            pipe.zrem(self._keys.namespace_index(namespace), entry_id)
+            count += 1
+        if count == 0:
+            return 0
+        results = pipe.execute()
+        return sum(int(r) for r in results[0::2])
+
+    def namespaces(self) -> set[str]:
+        return {m.decode() if isinstance(m, bytes) else str(m) for m in self._redis.smembers(self._keys.namespaces())}
+
+    def expired_ids(self, namespace: str, now: datetime) -> list[str]:
+        ids = self._redis.zrangebyscore(self._keys.namespace_index(namespace), "-inf", now.timestamp())
+        return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
+
+    def iter_entries(self, namespace: str) -> Iterator[tuple[str, CacheEntry | None]]:
+        """Every indexed id of a namespace with its body (None when the body already expired)."""
+        key = self._keys.namespace_index(namespace)
+        cursor = 0
+        while True:
+            cursor, members = self._redis.zscan(key, cursor=cursor, count=_SCAN_BATCH)
+            ids = [m[0].decode() if isinstance(m[0], bytes) else str(m[0]) for m in members]
+            yield from zip(ids, self.get_many(ids), strict=True)
+            if cursor == 0:
+                return
+
+    def count(self, namespace: str) -> int:
+        return int(self._redis.zcard(self._keys.namespace_index(namespace)))
+
+
+class VersionRegistry:
+    """The current prompt version of each namespace, in Redis so that a bump is seen by every process at once."""
+
+    def __init__(self, client: redis.Redis, keyspace: Keyspace) -> None:
+        self._redis = client
+        self._keys = keyspace
+
+    def current(self, namespace: str, default: str) -> str:
+        raw = self._redis.get(self._keys.current_version(namespace))
+        if raw is None:
+            return default
+        return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+    def set(self, namespace: str, version: str) -> None:
+        self._redis.set(self._keys.current_version(namespace), version)
