@@ -1,0 +1,370 @@
+"""The cache facade: lookup, store, invalidate, purge and sweep over Redis bodies and a vector index.
+
+A semantic hit is only possible between requests with the same context fingerprint, namespace, prompt version
+and scope; a candidate whose Redis body is gone is a miss and its point is removed on the spot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from shared.cacheability import judge
+from shared.embedding.base import Embedder, Vectors
+from shared.errors import ConfigurationError, InvalidRequestError
+from shared.index.base import NO_USER, Candidate, IndexPoint, PointPayload, PointSelector, VectorIndex
+from shared.keys import RequestKeys, compute_keys, semantic_text
+from shared.models import (
+    CacheEntry,
+    CacheRequest,
+    Completion,
+    ExactHit,
+    LookupResult,
+    Miss,
+    PurgeResult,
+    PurgeSelector,
+    SemanticHit,
+    StoreOutcome,
+    utc_now,
+)
+from shared.policy import NamespacePolicy
+from shared.store import EntryStore, VersionRegistry
+
+log = structlog.get_logger("llmcache.cache")
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    policy: NamespacePolicy
+    keys: RequestKeys
+    text: str | None
+
+    @property
+    def semantic_allowed(self) -> bool:
+        return self.policy.semantic and self.keys.context_fp is not None and self.text is not None
+
+    def selector(self, now: datetime) -> PointSelector:
+        assert self.keys.context_fp is not None
+        return PointSelector(
+            context_fp=self.keys.context_fp,
+            version=self.keys.version,
+            tenant=self.keys.tenant,
+            user=self.keys.user or NO_USER,
+            expires_after=now.timestamp(),
+        )
+
+
+class LLMCache:
+    def __init__(
+        self,
+        policies: Mapping[str, NamespacePolicy],
+        store: EntryStore,
+        versions: VersionRegistry,
+        index: VectorIndex,
+        embedder: Embedder,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self._policies = policies
+        self._store = store
+        self._versions = versions
+        self._index = index
+        self._embedder = embedder
+        self._clock = clock
+
+    # -- policy and keys -------------------------------------------------------------------------------------
+
+    def policy(self, namespace: str) -> NamespacePolicy:
+        try:
+            return self._policies[namespace]
+        except KeyError:
+            known = ", ".join(sorted(self._policies))
+            raise ConfigurationError(f"namespace {namespace!r} has no policy (known: {known})") from None
+
+    def current_version(self, namespace: str) -> str:
+        return self._versions.current(namespace, self.policy(namespace).prompt_version)
+
+    def _prepare(self, request: CacheRequest, version: str | None = None) -> _Prepared:
+        policy = self.policy(request.namespace)
+        resolved = version or self._versions.current(request.namespace, policy.prompt_version)
+        return _Prepared(policy, compute_keys(request, resolved, policy.user_scoped), semantic_text(request))
+
+    # -- lookup ----------------------------------------------------------------------------------------------
+
+    def lookup(self, request: CacheRequest, *, threshold: float | None = None) -> LookupResult:
+        prepared = self._prepare(request)
+        if prepared.policy.never_store:
+            return self._miss(prepared, "namespace-never-stores")
+        now = self._clock()
+        exact = self._exact(prepared, now)
+        if exact is not None:
+            return exact
+        if not prepared.semantic_allowed:
+            return self._miss(prepared, "no-exact-match")
+        assert prepared.text is not None
+        vector = self._embedder.embed(prepared.text)
+        candidates = self._index.search(
+            vector,
+            prepared.selector(now),
+            prepared.policy.similarity_threshold if threshold is None else threshold,
+            prepared.policy.semantic_candidates,
+        )
+        return self._first_live(prepared, candidates, now) or self._miss(prepared, "no-semantic-match", vector)
+
+    def lookup_many(self, requests: Sequence[CacheRequest], *, threshold: float | None = None) -> list[LookupResult]:
+        """Like `lookup` for each request, with one batched embedding and one batched vector search."""
+        now = self._clock()
+        prepared = [self._prepare(r) for r in requests]
+        results: list[LookupResult | None] = [None] * len(requests)
+        pending: list[int] = []
+        for i, item in enumerate(prepared):
+            if item.policy.never_store:
+                results[i] = self._miss(item, "namespace-never-stores")
+            elif (exact := self._exact(item, now)) is not None:
+                results[i] = exact
+            elif not item.semantic_allowed:
+                results[i] = self._miss(item, "no-exact-match")
+            else:
+                pending.append(i)
+        if pending:
+            vectors = self._embedder.embed_batch([prepared[i].text or "" for i in pending])
+            by_threshold: dict[float, list[int]] = {}
+            for position, i in enumerate(pending):
+                limit = prepared[i].policy.similarity_threshold if threshold is None else threshold
+                by_threshold.setdefault(limit, []).append(position)
+            for limit, positions in by_threshold.items():
+                found = self._index.search_batch(
+                    vectors[positions],
+                    [prepared[pending[p]].selector(now) for p in positions],
+                    limit,
+                    max(prepared[pending[p]].policy.semantic_candidates for p in positions),
+                )
+                for position, candidates in zip(positions, found, strict=True):
+                    i = pending[position]
+                    results[i] = self._first_live(prepared[i], candidates, now) or self._miss(
+                        prepared[i], "no-semantic-match", vectors[position]
+                    )
+        return [r for r in results if r is not None]
+
+    def _exact(self, prepared: _Prepared, now: datetime) -> ExactHit | None:
+        entry = self._store.get(prepared.keys.request_key)
+        if entry is None or entry.is_expired(now):
+            return None
+        return ExactHit(entry=entry)
+
+    def _first_live(self, prepared: _Prepared, candidates: Sequence[Candidate], now: datetime) -> SemanticHit | None:
+        if not candidates:
+            return None
+        bodies = self._store.get_many([c.entry_id for c in candidates])
+        stale: list[str] = []
+        hit: SemanticHit | None = None
+        for candidate, entry in zip(candidates, bodies, strict=True):
+            if entry is None or entry.is_expired(now):
+                stale.append(candidate.entry_id)
+                continue
+            if not self._same_context(prepared, entry):
+                # the payload filter already excludes this; the body is the source of truth, so check again
+                log.warning("semantic_candidate_context_mismatch", entry_id=entry.entry_id)
+                continue
+            hit = SemanticHit(entry=entry, similarity=candidate.score)
+            break
+        if stale:
+            self._index.delete_ids(stale)
+            log.info("semantic_index_repaired", removed_points=len(stale))
+        return hit
+
+    @staticmethod
+    def _same_context(prepared: _Prepared, entry: CacheEntry) -> bool:
+        keys = prepared.keys
+        return (
+            entry.context_fp == keys.context_fp
+            and entry.version == keys.version
+            and entry.tenant == keys.tenant
+            and entry.user == keys.user
+        )
+
+    @staticmethod
+    def _miss(prepared: _Prepared, reason: str, vector: Vectors | None = None) -> Miss:
+        return Miss(
+            reason=reason,
+            request_key=prepared.keys.request_key,
+            context_fp=prepared.keys.context_fp,
+            version=prepared.keys.version,
+            embedding=vector,
+        )
+
+    # -- store -----------------------------------------------------------------------------------------------
+
+    def store(
+        self,
+        request: CacheRequest,
+        completion: Completion,
+        *,
+        ttl_seconds: int | None = None,
+        miss: Miss | None = None,
+    ) -> StoreOutcome:
+        """Store an answer. Pass the lookup's `miss` to reuse its keys and embedding (and its prompt version:
+        an answer produced under a version bumped meanwhile is stored under the old one and swept)."""
+        prepared = self._prepare(request, version=miss.version if miss is not None else None)
+        verdict = judge(completion, prepared.policy)
+        if not verdict.allowed:
+            return StoreOutcome(stored=False, reason=verdict.reason)
+        ttl = ttl_seconds if ttl_seconds is not None else prepared.policy.ttl_seconds
+        if ttl <= 0:
+            raise InvalidRequestError("ttl_seconds", f"must be positive, got {ttl}")
+        now = self._clock()
+        keys = prepared.keys
+        entry = CacheEntry(
+            entry_id=keys.request_key,
+            request_key=keys.request_key,
+            context_fp=keys.context_fp or "",
+            namespace=request.namespace,
+            version=keys.version,
+            tenant=keys.tenant,
+            user=keys.user,
+            prompt_text=prepared.text,
+            completion=completion,
+            created_at=now,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+        # body before point: a point without a body would be taken for stale and removed by a concurrent lookup
+        self._store.put(entry, ttl)
+        if prepared.semantic_allowed:
+            assert prepared.text is not None
+            reusable = miss is not None and miss.embedding is not None and miss.request_key == keys.request_key
+            vector = miss.embedding if reusable and miss is not None else self._embedder.embed(prepared.text)
+            self._index.upsert([IndexPoint(vector=vector, payload=self._payload(entry))])
+        return StoreOutcome(stored=True, reason=verdict.reason, entry_id=entry.entry_id, ttl_seconds=ttl)
+
+    @staticmethod
+    def _payload(entry: CacheEntry) -> PointPayload:
+        return PointPayload(
+            entry_id=entry.entry_id,
+            context_fp=entry.context_fp,
+            namespace=entry.namespace,
+            version=entry.version,
+            tenant=entry.tenant,
+            user=entry.user or NO_USER,
+            created_at=entry.created_at.timestamp(),
+            expires_at=entry.expires_at.timestamp(),
+        )
+
+    # -- invalidation, purge, sweeps -------------------------------------------------------------------------
+
+    def invalidate(self, namespace: str, new_version: str) -> PurgeResult:
+        """Make `new_version` current (seen by every process at once) and delete every other version's entries."""
+        self.policy(namespace)
+        if not new_version:
+            raise InvalidRequestError("new_version", "must not be empty")
+        self._versions.set(namespace, new_version)
+        result = self._purge_stale_versions(namespace, new_version)
+        log.info("namespace_invalidated", namespace=namespace, version=new_version, **result.model_dump())
+        return result
+
+    def sweep_stale_versions(self) -> PurgeResult:
+        return _sum(
+            self._purge_stale_versions(ns, self.current_version(ns)) for ns in self._known_namespaces()
+        )
+
+    def _purge_stale_versions(self, namespace: str, current: str) -> PurgeResult:
+        return self._purge_where(
+            [namespace],
+            lambda e: e.version != current,
+            PointSelector(namespace=namespace, versions_except=(current,)),
+        )
+
+    def purge(self, selector: PurgeSelector) -> PurgeResult:
+        """Delete entries and points by exactly one selection: ids | tenant (+user) | namespace (+version) |
+        older_than."""
+        kinds = [
+            selector.ids is not None,
+            selector.tenant is not None,
+            selector.namespace is not None,
+            selector.older_than is not None,
+        ]
+        if sum(kinds) != 1:
+            raise InvalidRequestError("selector", "give exactly one of ids, tenant, namespace or older_than")
+        if selector.user is not None and selector.tenant is None:
+            raise InvalidRequestError("selector.user", "a user purge needs its tenant")
+        if selector.version is not None and selector.namespace is None:
+            raise InvalidRequestError("selector.version", "a version purge needs its namespace")
+        if selector.ids is not None:
+            return self._purge_ids(selector.ids)
+        if selector.tenant is not None:
+            tenant, user = selector.tenant, selector.user
+            return self._purge_where(
+                self._known_namespaces(),
+                lambda e: e.tenant == tenant and (user is None or e.user == user),
+                PointSelector(tenant=tenant, user=user),
+            )
+        if selector.namespace is not None:
+            namespace, version = selector.namespace, selector.version
+            return self._purge_where(
+                [namespace],
+                lambda e: version is None or e.version == version,
+                PointSelector(namespace=namespace, version=version),
+                drop_orphans=version is None,
+            )
+        assert selector.older_than is not None
+        cutoff = selector.older_than
+        return self._purge_where(
+            self._known_namespaces(),
+            lambda e: e.created_at < cutoff,
+            PointSelector(created_before=cutoff.timestamp()),
+        )
+
+    def sweep_expired(self, now: datetime | None = None) -> PurgeResult:
+        """Delete expired points (Qdrant has no TTL) and expired rows of the Redis indexes; then let the index
+        engine build what it does not build in the background."""
+        moment = now or self._clock()
+        expired: list[tuple[str, str]] = [
+            (ns, entry_id) for ns in self._known_namespaces() for entry_id in self._store.expired_ids(ns, moment)
+        ]
+        entries = self._store.delete(expired)
+        points = self._index.delete_where(PointSelector(expires_before=moment.timestamp()))
+        self._index.optimize()
+        log.info("expired_swept", index_rows=len(expired), entries_deleted=entries, points_deleted=points)
+        return PurgeResult(entries_deleted=entries, points_deleted=points)
+
+    def _purge_ids(self, entry_ids: Sequence[str]) -> PurgeResult:
+        ids = list(dict.fromkeys(entry_ids))
+        points = self._index.count(PointSelector(entry_ids=tuple(ids))) if ids else 0
+        entries = self._store.delete((ns, i) for ns in self._known_namespaces() for i in ids)
+        self._index.delete_ids(ids)
+        return PurgeResult(entries_deleted=entries, points_deleted=points)
+
+    def _purge_where(
+        self,
+        namespaces: Iterable[str],
+        matches: Callable[[CacheEntry], bool],
+        points: PointSelector,
+        drop_orphans: bool = True,
+    ) -> PurgeResult:
+        doomed: list[tuple[str, str]] = []
+        for namespace in namespaces:
+            for entry_id, entry in self._store.iter_entries(namespace):
+                # an index row whose body already expired is dropped along the way
+                if (entry is None and drop_orphans) or (entry is not None and matches(entry)):
+                    doomed.append((namespace, entry_id))
+        entries = self._store.delete(doomed)
+        return PurgeResult(entries_deleted=entries, points_deleted=self._index.delete_where(points))
+
+    def _known_namespaces(self) -> list[str]:
+        return sorted(self._store.namespaces() | set(self._policies))
+
+    def entry_count(self, namespace: str) -> int:
+        return self._store.count(namespace)
+
+    def describe(self) -> dict[str, Any]:
+        return {"embedder": self._embedder.model_name, "index": type(self._index).__name__}
+
+
+def _sum(results: Iterable[PurgeResult]) -> PurgeResult:
+    entries = points = 0
+    for result in results:
+        entries += result.entries_deleted
+        points += result.points_deleted
+    return PurgeResult(entries_deleted=entries, points_deleted=points)

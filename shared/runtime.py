@@ -1,0 +1,73 @@
+"""Builds the cache's resources from settings, at start-up (never at import), and closes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import redis
+
+from shared.cache import LLMCache
+from shared.config import Settings
+from shared.embedding.base import Embedder
+from shared.index.base import VectorIndex
+from shared.keyspace import Keyspace
+from shared.store import EntryStore, VersionRegistry
+
+
+def build_embedder(settings: Settings) -> Embedder:
+    if settings.embedding.backend == "openai":
+        from openai import OpenAI
+
+        from shared.embedding.openai_embedder import OpenAIEmbedder
+
+        client = OpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=2)
+        return OpenAIEmbedder(client, settings.embedding.openai_model, settings.embedding.openai_dimensions)
+    from shared.embedding.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder(intra_op_threads=settings.embedding.intra_op_threads, batch_size=settings.embedding.batch_size)
+
+
+def build_index(settings: Settings, dimension: int) -> VectorIndex:
+    q = settings.qdrant
+    index: VectorIndex
+    if q.url or q.location:
+        from qdrant_client import QdrantClient
+
+        from shared.index.server import ServerVectorIndex
+
+        client = QdrantClient(url=q.url, api_key=q.api_key) if q.url else QdrantClient(location=q.location)
+        index = ServerVectorIndex(client, q.collection, dimension, q.hnsw_m, q.hnsw_ef_construct)
+    else:
+        from shared.index.edge import EdgeVectorIndex
+
+        index = EdgeVectorIndex(settings.edge_shard_path, dimension, q.hnsw_m, q.hnsw_ef_construct)
+    index.ensure_ready()
+    return index
+
+
+@dataclass
+class CacheRuntime:
+    cache: LLMCache
+    redis: redis.Redis
+    index: VectorIndex
+    embedder: Embedder
+
+    def close(self) -> None:
+        self.index.close()
+        self.redis.close()
+
+
+def build_runtime(settings: Settings, embedder: Embedder | None = None) -> CacheRuntime:
+    """`embedder` may be passed in to share one loaded model between runtimes (tests, benchmarks)."""
+    client = redis.Redis.from_url(settings.redis_url)
+    keyspace = Keyspace(settings.key_prefix)
+    model = embedder or build_embedder(settings)
+    index = build_index(settings, model.dimension)
+    cache = LLMCache(
+        settings.namespaces,
+        EntryStore(client, keyspace),
+        VersionRegistry(client, keyspace),
+        index,
+        model,
+    )
+    return CacheRuntime(cache=cache, redis=client, index=index, embedder=model)
