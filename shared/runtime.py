@@ -51,6 +51,7 @@ class CacheRuntime:
     redis: redis.Redis
     index: VectorIndex
     embedder: Embedder
+    keyspace: Keyspace
 
     def close(self) -> None:
         self.index.close()
@@ -70,4 +71,4 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Cache
         index,
         model,
     )
-    return CacheRuntime(cache=cache, redis=client, index=index, embedder=model)
+    return CacheRuntime(cache=cache, redis=client, index=index, embedder=model, keyspace=keyspace)

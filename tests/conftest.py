@@ -1,0 +1,68 @@
+"""Shared fixtures. Integration fixtures talk to the real Redis (LLMCACHE_TEST_REDIS_URL, default local 6379)
+and the real Qdrant engines: an Edge shard in a temp dir and qdrant-client's ":memory:" mode."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.config import QdrantSettings, Settings, load_settings
+from shared.embedding.base import Embedder
+from shared.runtime import CacheRuntime, build_runtime
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REDIS_URL = os.environ.get("LLMCACHE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.ConnectionError as error:  # pragma: no cover - the CI script starts Redis first
+        pytest.fail(f"Redis is not reachable at {REDIS_URL}: {error}")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    from shared.embedding.minilm import MiniLMEmbedder
+
+    return MiniLMEmbedder()
+
+
+@pytest.fixture
+def key_prefix(redis_url: str) -> Iterator[str]:
+    prefix = f"llmcache-test-{uuid.uuid4().hex[:12]}"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(params=["edge", "server"])
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def make_settings(engine: str, tmp_path: Path, redis_url: str, key_prefix: str, **overrides: object) -> Settings:
+    qdrant = QdrantSettings(location=":memory:", collection=key_prefix) if engine == "server" else QdrantSettings()
+    return load_settings(redis_url=redis_url, key_prefix=key_prefix, data_dir=tmp_path, qdrant=qdrant, **overrides)
+
+
+@pytest.fixture
+def runtime(
+    engine: str, tmp_path: Path, redis_url: str, key_prefix: str, embedder: Embedder
+) -> Iterator[CacheRuntime]:
+    built = build_runtime(make_settings(engine, tmp_path, redis_url, key_prefix), embedder=embedder)
+    yield built
+    built.close()
