@@ -62,6 +62,7 @@ class LLMCache:
     def __init__(
         self,
         policies: Mapping[str, NamespacePolicy],
+        *,
         store: EntryStore,
         versions: VersionRegistry,
         index: VectorIndex,
@@ -265,9 +266,7 @@ class LLMCache:
         return result
 
     def sweep_stale_versions(self) -> PurgeResult:
-        return _sum(
-            self._purge_stale_versions(ns, self.current_version(ns)) for ns in self._known_namespaces()
-        )
+        return _sum(self._purge_stale_versions(ns, self.current_version(ns)) for ns in self._known_namespaces())
 
     def _purge_stale_versions(self, namespace: str, current: str) -> PurgeResult:
         return self._purge_where(

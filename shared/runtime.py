@@ -24,7 +24,9 @@ def build_embedder(settings: Settings) -> Embedder:
         return OpenAIEmbedder(client, settings.embedding.openai_model, settings.embedding.openai_dimensions)
     from shared.embedding.minilm import MiniLMEmbedder
 
-    return MiniLMEmbedder(intra_op_threads=settings.embedding.intra_op_threads, batch_size=settings.embedding.batch_size)
+    return MiniLMEmbedder(
+        intra_op_threads=settings.embedding.intra_op_threads, batch_size=settings.embedding.batch_size
+    )
 
 
 def build_index(settings: Settings, dimension: int) -> VectorIndex:
@@ -66,9 +68,9 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Cache
     index = build_index(settings, model.dimension)
     cache = LLMCache(
         settings.namespaces,
-        EntryStore(client, keyspace),
-        VersionRegistry(client, keyspace),
-        index,
-        model,
+        store=EntryStore(client, keyspace),
+        versions=VersionRegistry(client, keyspace),
+        index=index,
+        embedder=model,
     )
     return CacheRuntime(cache=cache, redis=client, index=index, embedder=model, keyspace=keyspace)

@@ -60,9 +60,7 @@ def make_settings(engine: str, tmp_path: Path, redis_url: str, key_prefix: str, 
 
 
 @pytest.fixture
-def runtime(
-    engine: str, tmp_path: Path, redis_url: str, key_prefix: str, embedder: Embedder
-) -> Iterator[CacheRuntime]:
+def runtime(engine: str, tmp_path: Path, redis_url: str, key_prefix: str, embedder: Embedder) -> Iterator[CacheRuntime]:
     built = build_runtime(make_settings(engine, tmp_path, redis_url, key_prefix), embedder=embedder)
     yield built
     built.close()

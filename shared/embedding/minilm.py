@@ -36,7 +36,7 @@ class MiniLMEmbedder:
         self._tokenizer.no_padding()
         self._batch_tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._batch_tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
-        self._batch_tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")  # noqa: S106 - a vocabulary token
+        self._batch_tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
         self._tokenizer_lock = threading.Lock()
         options = ort.SessionOptions()
         options.intra_op_num_threads = intra_op_threads
@@ -58,7 +58,8 @@ class MiniLMEmbedder:
         encoding = self._tokenizer.encode(text)
         ids = np.asarray([encoding.ids], dtype=np.int64)
         mask = np.ones_like(ids)
-        return self._run(ids, mask)[0]
+        vector: Vectors = self._run(ids, mask)[0]
+        return vector
 
     def embed_batch(self, texts: Sequence[str]) -> Vectors:
         if not texts:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -35,7 +36,7 @@ class _GraphBuilder:
         self.initializers.append(numpy_helper.from_array(value, tensor_name))
         return tensor_name
 
-    def op(self, op_type: str, inputs: list[str], **attributes: object) -> str:
+    def op(self, op_type: str, inputs: list[str], **attributes: Any) -> str:
         output = self.name(op_type.lower())
         self.nodes.append(helper.make_node(op_type, inputs, [output], **attributes))
         return output
@@ -103,7 +104,9 @@ def build_minilm_graph(model_dir: Path) -> onnx.ModelProto:
         p = f"encoder.layer.{layer}."
 
         def proj(name: str, perm: list[int], src: str, prefix: str = p) -> str:
-            y = g.linear(src, weights[f"{prefix}attention.self.{name}.weight"], weights[f"{prefix}attention.self.{name}.bias"])
+            y = g.linear(
+                src, weights[f"{prefix}attention.self.{name}.weight"], weights[f"{prefix}attention.self.{name}.bias"]
+            )
             return g.op("Transpose", [g.op("Reshape", [y, split_heads])], perm=perm)
 
         query = proj("query", [0, 2, 1, 3], x)
@@ -112,7 +115,9 @@ def build_minilm_graph(model_dir: Path) -> onnx.ModelProto:
         scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [query, key]), scale]), mask_bias])
         context = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), value])
         context = g.op("Reshape", [g.op("Transpose", [context], perm=[0, 2, 1, 3]), merge_heads])
-        attended = g.linear(context, weights[p + "attention.output.dense.weight"], weights[p + "attention.output.dense.bias"])
+        attended = g.linear(
+            context, weights[p + "attention.output.dense.weight"], weights[p + "attention.output.dense.bias"]
+        )
         x = g.layer_norm(
             g.op("Add", [attended, x]),
             weights[p + "attention.output.LayerNorm.weight"],

@@ -30,7 +30,8 @@ class OpenAIEmbedder:
         return self._model
 
     def embed(self, text: str) -> Vectors:
-        return self.embed_batch([text])[0]
+        vector: Vectors = self.embed_batch([text])[0]
+        return vector
 
     def embed_batch(self, texts: Sequence[str]) -> Vectors:
         if not texts:

@@ -87,11 +87,11 @@ class PointSelector:
         if self.versions_except is not None:
             conditions.append(Condition("except", "version", self.versions_except))
         if self.expires_before is not None:
-            conditions.append(Condition("lt", "expires_at", self.expires_before))
+            conditions.append(Condition("lt", "expires_at", float(self.expires_before)))
         if self.expires_after is not None:
-            conditions.append(Condition("gt", "expires_at", self.expires_after))
+            conditions.append(Condition("gt", "expires_at", float(self.expires_after)))
         if self.created_before is not None:
-            conditions.append(Condition("lt", "created_at", self.created_before))
+            conditions.append(Condition("lt", "created_at", float(self.created_before)))
         return conditions
 
 

@@ -27,13 +27,16 @@ from shared.index.base import (
 
 
 def _condition(condition: Condition) -> Any:
-    if condition.kind == "match":
-        return qe.FieldCondition(key=condition.key, match=qe.MatchValue(condition.value))
-    if condition.kind == "except":
-        return qe.FieldCondition(key=condition.key, match=qe.MatchExcept(list(condition.value)))  # type: ignore[arg-type]
-    if condition.kind == "lt":
-        return qe.FieldCondition(key=condition.key, range=qe.RangeFloat(lt=condition.value))
-    return qe.FieldCondition(key=condition.key, range=qe.RangeFloat(gt=condition.value))
+    value = condition.value
+    if condition.kind == "match" and isinstance(value, str):
+        return qe.FieldCondition(key=condition.key, match=qe.MatchValue(value))
+    if condition.kind == "except" and isinstance(value, tuple):
+        return qe.FieldCondition(key=condition.key, match=qe.MatchExcept(list(value)))
+    if condition.kind == "lt" and isinstance(value, float):
+        return qe.FieldCondition(key=condition.key, range=qe.RangeFloat(lt=value))
+    if condition.kind == "gt" and isinstance(value, float):
+        return qe.FieldCondition(key=condition.key, range=qe.RangeFloat(gt=value))
+    raise ValueError(f"unsupported condition {condition}")
 
 
 def _filter(selector: PointSelector | None) -> Any:

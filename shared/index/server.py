@@ -24,15 +24,16 @@ from shared.index.base import (
 
 
 def _condition(condition: Condition) -> models.FieldCondition:
-    if condition.kind == "match":
-        return models.FieldCondition(key=condition.key, match=models.MatchValue(value=condition.value))  # type: ignore[arg-type]
-    if condition.kind == "except":
-        return models.FieldCondition(
-            key=condition.key, match=models.MatchExcept(**{"except": list(condition.value)})  # type: ignore[arg-type]
-        )
-    if condition.kind == "lt":
-        return models.FieldCondition(key=condition.key, range=models.Range(lt=condition.value))  # type: ignore[arg-type]
-    return models.FieldCondition(key=condition.key, range=models.Range(gt=condition.value))  # type: ignore[arg-type]
+    value = condition.value
+    if condition.kind == "match" and isinstance(value, str):
+        return models.FieldCondition(key=condition.key, match=models.MatchValue(value=value))
+    if condition.kind == "except" and isinstance(value, tuple):
+        return models.FieldCondition(key=condition.key, match=models.MatchExcept(**{"except": list(value)}))
+    if condition.kind == "lt" and isinstance(value, float):
+        return models.FieldCondition(key=condition.key, range=models.Range(lt=value))
+    if condition.kind == "gt" and isinstance(value, float):
+        return models.FieldCondition(key=condition.key, range=models.Range(gt=value))
+    raise ValueError(f"unsupported condition {condition}")
 
 
 def _filter(selector: PointSelector | None) -> models.Filter | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,11 +16,12 @@ REFERENCE = Path(__file__).resolve().parents[1] / "data" / "minilm_reference.jso
 
 
 @pytest.fixture(scope="module")
-def reference() -> dict[str, list]:
-    return json.loads(REFERENCE.read_text())
+def reference() -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(REFERENCE.read_text())
+    return loaded
 
 
-def test_vectors_match_sentence_transformers(embedder: Embedder, reference: dict[str, list]) -> None:
+def test_vectors_match_sentence_transformers(embedder: Embedder, reference: dict[str, Any]) -> None:
     expected = np.asarray(reference["vectors"], dtype=np.float32)
     batch = embedder.embed_batch(reference["texts"])
     assert batch.shape == (len(reference["texts"]), 384)

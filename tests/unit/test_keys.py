@@ -83,9 +83,12 @@ def _variants(request: CacheRequest, data: st.DataObject) -> list[tuple[str, Cac
     history = [Message(role="user", content="earlier question"), Message(role="assistant", content="earlier answer")]
     return [
         ("model", request.model_copy(update={"model": request.model + "-2025"})),
-        ("provider", request.model_copy(update={"provider": "anthropic" if request.provider == "openai" else "openai"})),
+        (
+            "provider",
+            request.model_copy(update={"provider": "anthropic" if request.provider == "openai" else "openai"}),
+        ),
         ("param", request.model_copy(update={"params": {**request.params, other_param: new_value}})),
-        ("system", request.model_copy(update={"system": (request.system or "") + " Be brief."})),
+        ("system", request.model_copy(update={"system": f"{request.system or ''} Be brief."})),
         ("history", request.model_copy(update={"messages": history + list(request.messages)})),
         ("namespace", request.model_copy(update={"namespace": "news" if request.namespace != "news" else "faq"})),
         ("scope", request.model_copy(update={"scope": Scope(tenant=request.scope.tenant + "-x")})),
@@ -108,9 +111,7 @@ def test_any_answer_changing_field_changes_key_and_context(request: CacheRequest
 @settings(max_examples=100, deadline=None)
 @given(requests(), texts)
 def test_last_user_text_changes_the_key_but_not_the_context(request: CacheRequest, new_text: str) -> None:
-    changed = request.model_copy(
-        update={"messages": [*request.messages[:-1], Message(role="user", content=new_text)]}
-    )
+    changed = request.model_copy(update={"messages": [*request.messages[:-1], Message(role="user", content=new_text)]})
     if unicodedata.normalize("NFC", new_text) == unicodedata.normalize("NFC", str(request.messages[-1].content)):
         return
     assert keys(changed)[0] != keys(request)[0]

