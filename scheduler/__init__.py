@@ -1,0 +1,1 @@
+"""Beat schedule built from settings (data only; the tasks run on workers)."""
