@@ -38,6 +38,43 @@ class EmbeddingSettings(BaseModel):
     batch_size: Annotated[int, Field(ge=1)] = 64
 
 
+class RetrySettings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_attempts: Annotated[int, Field(ge=1)] = 6
+    max_elapsed_seconds: Annotated[float, Field(gt=0)] = 300.0
+    backoff_initial_seconds: Annotated[float, Field(gt=0)] = 0.5
+    backoff_max_seconds: Annotated[float, Field(gt=0)] = 30.0
+    retry_after_cap_seconds: Annotated[float, Field(gt=0)] = 60.0
+
+
+class RateLimit(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    requests_per_minute: Annotated[int, Field(ge=0)] = 0  # 0: unlimited
+    tokens_per_minute: Annotated[int, Field(ge=0)] = 0
+
+
+class ProviderSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    anthropic_api_key: str | None = None
+    anthropic_base_url: str | None = None
+    timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    # "provider/model" or "provider/*" -> limit shared by every worker through Redis
+    rate_limits: dict[str, RateLimit] = Field(default_factory=dict)
+    pricing_file: Path | None = None  # default: the table shipped in shared/data/pricing.json
+    max_rate_limit_wait_seconds: Annotated[float, Field(gt=0)] = 120.0
+
+    def limits_for(self, provider: str) -> dict[str, RateLimit]:
+        """Model -> limit for one provider ("*" for its default)."""
+        prefix = f"{provider}/"
+        return {key[len(prefix) :]: limit for key, limit in self.rate_limits.items() if key.startswith(prefix)}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMCACHE_", env_nested_delimiter="__", extra="ignore")
 
@@ -47,8 +84,7 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = Field(default_factory=QdrantSettings)
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     namespaces: dict[str, NamespacePolicy] = Field(default_factory=seed_policies)
-    openai_api_key: str | None = None
-    openai_base_url: str | None = None
+    providers: ProviderSettings = Field(default_factory=ProviderSettings)
 
     @model_validator(mode="after")
     def _merge_seed_namespaces(self) -> Settings:
@@ -71,10 +107,13 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Settings from the environment; `QDRANT_URL`, `OPENAI_API_KEY` are honoured as the usual names too."""
+    """Settings from the environment; `QDRANT_URL`, `OPENAI_API_KEY`, `ANTHROPIC_API_KEY` are honoured too."""
     settings = Settings(**overrides)  # type: ignore[arg-type]
     if settings.qdrant.url is None and settings.qdrant.location is None and os.environ.get("QDRANT_URL"):
         settings.qdrant.url = os.environ["QDRANT_URL"]
-    if settings.openai_api_key is None and os.environ.get("OPENAI_API_KEY"):
-        settings.openai_api_key = os.environ["OPENAI_API_KEY"]
+    providers = settings.providers
+    if providers.openai_api_key is None and os.environ.get("OPENAI_API_KEY"):
+        providers.openai_api_key = os.environ["OPENAI_API_KEY"]
+    if providers.anthropic_api_key is None and os.environ.get("ANTHROPIC_API_KEY"):
+        providers.anthropic_api_key = os.environ["ANTHROPIC_API_KEY"]
     return settings

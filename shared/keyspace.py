@@ -22,3 +22,7 @@ class Keyspace:
 
     def current_version(self, namespace: str) -> str:
         return f"{self.prefix}:version:{namespace}"
+
+    def rate_bucket(self, provider: str, model: str, kind: str) -> str:
+        """GCRA theoretical arrival time (ms) of one rate-limit bucket."""
+        return f"{self.prefix}:rate:{provider}:{model}:{kind}"

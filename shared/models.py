@@ -50,11 +50,18 @@ class CacheRequest(_Frozen):
 
 
 class Usage(_Frozen):
+    """Token counts normalised across providers. `input_tokens` is the input billed at the base rate: neither read
+    from nor written to the prompt cache (OpenAI's prompt_tokens minus cached_tokens; Anthropic's input_tokens)."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_5m_tokens: int = 0
     cache_write_1h_tokens: int = 0
+
+    @property
+    def total_input_tokens(self) -> int:
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens
 
 
 class Completion(_Frozen):
@@ -67,6 +74,7 @@ class Completion(_Frozen):
     finish_reason: str | None = None
     usage: Usage = Field(default_factory=Usage)
     cost_usd: float = 0.0
+    cost_without_prompt_cache_usd: float = 0.0
     provider_request_id: str | None = None
     latency_ms: float | None = None
     is_error: bool = False

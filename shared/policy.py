@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,13 +21,15 @@ class NamespacePolicy(BaseModel):
     cache_truncated: bool = False
     prompt_version: Annotated[str, Field(min_length=1)] = "1"
     semantic_candidates: Annotated[int, Field(ge=1, le=50)] = 4
+    # provider prompt-cache TTL (Anthropic): 1h costs 2x to write, pays off when reuse is spread over > 5 minutes
+    prompt_cache_ttl: Literal["5m", "1h"] = "5m"
 
 
 def seed_policies() -> dict[str, NamespacePolicy]:
     """The seed table: faq 7-30 d, pricing 24 h, news 1-4 h, code 24-72 h, user-specific never stored."""
     return {
         "default": NamespacePolicy(ttl_seconds=DAY),
-        "faq": NamespacePolicy(ttl_seconds=14 * DAY),
+        "faq": NamespacePolicy(ttl_seconds=14 * DAY, prompt_cache_ttl="1h"),
         "pricing": NamespacePolicy(ttl_seconds=DAY, similarity_threshold=0.92),
         "news": NamespacePolicy(ttl_seconds=2 * HOUR, similarity_threshold=0.92),
         "code": NamespacePolicy(ttl_seconds=2 * DAY, similarity_threshold=0.95),

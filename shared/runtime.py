@@ -20,7 +20,8 @@ def build_embedder(settings: Settings) -> Embedder:
 
         from shared.embedding.openai_embedder import OpenAIEmbedder
 
-        client = OpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url, max_retries=2)
+        providers = settings.providers
+        client = OpenAI(api_key=providers.openai_api_key, base_url=providers.openai_base_url, max_retries=2)
         return OpenAIEmbedder(client, settings.embedding.openai_model, settings.embedding.openai_dimensions)
     from shared.embedding.minilm import MiniLMEmbedder
 

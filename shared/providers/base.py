@@ -1,0 +1,38 @@
+"""The provider contract and what both SDK adapters share."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, runtime_checkable
+
+from shared.models import CacheRequest, Completion, ProviderName
+from shared.providers.prompt_cache import PromptCacheTTL
+
+
+@runtime_checkable
+class Provider(Protocol):
+    @property
+    def name(self) -> ProviderName: ...
+
+    def complete(self, request: CacheRequest, *, prompt_cache_ttl: PromptCacheTTL = "5m") -> Completion:
+        """Call the provider (with retries and the shared rate limit) and return the answer with exact usage and
+        cost. Raises RetryableProviderError once retries are exhausted, PermanentProviderError at once."""
+        ...
+
+
+def split_sdk_params(create: Callable[..., Any], params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Parameters the SDK method knows go as keyword arguments; any other goes in `extra_body`, verbatim."""
+    known = set(inspect.signature(create).parameters)
+    direct = {k: v for k, v in params.items() if k in known}
+    extra = {k: v for k, v in params.items() if k not in known}
+    return direct, extra
+
+
+def max_output_tokens(params: Mapping[str, Any]) -> int:
+    """The output budget a request reserves, for the token rate limit (0 when unset)."""
+    for name in ("max_completion_tokens", "max_tokens"):
+        value = params.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return 0

@@ -1,0 +1,43 @@
+"""Builds the provider clients from settings, at start-up."""
+
+from __future__ import annotations
+
+import anthropic
+import openai
+import redis
+
+from shared.config import Settings
+from shared.keyspace import Keyspace
+from shared.models import ProviderName
+from shared.providers.anthropic_provider import AnthropicProvider
+from shared.providers.base import Provider
+from shared.providers.openai_provider import OpenAIProvider
+from shared.providers.pricing import PricingTable
+from shared.providers.ratelimit import SharedRateLimiter
+
+
+def build_providers(settings: Settings, client: redis.Redis) -> dict[ProviderName, Provider]:
+    """Sync SDK clients with their own retries off (`max_retries=0`): tenacity owns retries."""
+    config = settings.providers
+    pricing = PricingTable.load(config.pricing_file)
+    limiter = SharedRateLimiter(client, Keyspace(settings.key_prefix), config.max_rate_limit_wait_seconds)
+    openai_client = openai.OpenAI(
+        api_key=config.openai_api_key or "missing-openai-key",
+        base_url=config.openai_base_url,
+        max_retries=0,
+        timeout=config.timeout_seconds,
+    )
+    anthropic_client = anthropic.Anthropic(
+        api_key=config.anthropic_api_key or "missing-anthropic-key",
+        base_url=config.anthropic_base_url,
+        max_retries=0,
+        timeout=config.timeout_seconds,
+    )
+    return {
+        "openai": OpenAIProvider(
+            openai_client, pricing, config.retry, limiter=limiter, limits=config.limits_for("openai")
+        ),
+        "anthropic": AnthropicProvider(
+            anthropic_client, pricing, config.retry, limiter=limiter, limits=config.limits_for("anthropic")
+        ),
+    }

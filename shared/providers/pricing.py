@@ -1,0 +1,76 @@
+"""Cost from exact usage and a pricing table that is data (`shared/data/pricing.json`), not code."""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.errors import ConfigurationError
+from shared.models import ProviderName, Usage
+
+PER_TOKEN = 1_000_000
+
+
+class ModelPrice(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    provider: ProviderName
+    input: Annotated[float, Field(ge=0)]
+    cached_input: Annotated[float, Field(ge=0)]
+    cache_write_5m: Annotated[float, Field(ge=0)]
+    cache_write_1h: Annotated[float, Field(ge=0)]
+    output: Annotated[float, Field(ge=0)]
+    batch_discount: Annotated[float, Field(gt=0, le=1)] = 1.0
+    min_cacheable_tokens: Annotated[int, Field(ge=0)] = 1024
+
+
+class Cost(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    usd: float
+    usd_without_prompt_cache: float
+
+    @property
+    def prompt_cache_saving_usd(self) -> float:
+        return self.usd_without_prompt_cache - self.usd
+
+
+class PricingTable(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    as_of: str
+    models: dict[str, ModelPrice]
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> PricingTable:
+        raw = path.read_text() if path else resources.files("shared").joinpath("data/pricing.json").read_text()
+        return cls.model_validate(json.loads(raw))
+
+    def price(self, model: str) -> ModelPrice:
+        """Exact name, else the longest table name that prefixes it (`claude-sonnet-4-5-20250929`)."""
+        if model in self.models:
+            return self.models[model]
+        matches = [name for name in self.models if model.startswith(name)]
+        if not matches:
+            raise ConfigurationError(f"model {model!r} is not in the pricing table (as of {self.as_of})")
+        return self.models[max(matches, key=len)]
+
+    def cost(self, model: str, usage: Usage, batch: bool = False) -> Cost:
+        price = self.price(model)
+        discount = price.batch_discount if batch else 1.0
+        paid = (
+            usage.input_tokens * price.input
+            + usage.cache_read_tokens * price.cached_input
+            + usage.cache_write_5m_tokens * price.cache_write_5m
+            + usage.cache_write_1h_tokens * price.cache_write_1h
+            + usage.output_tokens * price.output
+        )
+        all_input = (
+            usage.input_tokens + usage.cache_read_tokens + usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
+        )
+        uncached = all_input * price.input + usage.output_tokens * price.output
+        return Cost(usd=paid * discount / PER_TOKEN, usd_without_prompt_cache=uncached * discount / PER_TOKEN)
