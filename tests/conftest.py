@@ -13,6 +13,7 @@ import redis
 
 from shared.config import QdrantSettings, Settings, load_settings
 from shared.embedding.base import Embedder
+from shared.emulator.server import RunningEmulator
 from shared.runtime import CacheRuntime, build_runtime
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -64,3 +65,26 @@ def runtime(engine: str, tmp_path: Path, redis_url: str, key_prefix: str, embedd
     built = build_runtime(make_settings(engine, tmp_path, redis_url, key_prefix), embedder=embedder)
     yield built
     built.close()
+
+
+@pytest.fixture
+def emulator() -> Iterator[RunningEmulator]:
+    from shared.emulator.config import EmulatorConfig
+
+    with RunningEmulator(EmulatorConfig(timeout_hang_seconds=2.0)) as running:
+        yield running
+
+
+def emulator_settings(
+    emulator: RunningEmulator, redis_url: str, key_prefix: str, **provider_fields: object
+) -> Settings:
+    """Settings whose providers talk to the emulator (never a real provider)."""
+    fields: dict[str, object] = {
+        "openai_api_key": "emulator-key",
+        "openai_base_url": emulator.openai_base_url,
+        "anthropic_api_key": "emulator-key",
+        "anthropic_base_url": emulator.anthropic_base_url,
+        "retry": {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.2},
+        **provider_fields,
+    }
+    return load_settings(redis_url=redis_url, key_prefix=key_prefix, providers=fields)

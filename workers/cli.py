@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Sequence
@@ -72,8 +73,8 @@ def _emulator(args: argparse.Namespace) -> int:
         fields["time_to_first_token_ms"] = args.ttft_ms
     if args.per_token_ms is not None:
         fields["per_output_token_ms"] = args.per_token_ms
-    print(f"llmcache provider emulator (not a real provider) on http://{args.host}:{args.port}", flush=True)
-    serve_forever(EmulatorConfig.model_validate(fields), args.host, args.port)
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_forever(EmulatorConfig.model_validate(fields), args.host, args.port, lambda line: print(line, flush=True))
     return 0
 
 

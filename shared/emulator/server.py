@@ -15,6 +15,7 @@ import random
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -470,9 +471,12 @@ class RunningEmulator:
         self.stop()
 
 
-def serve_forever(config: EmulatorConfig, host: str, port: int) -> None:
+def serve_forever(config: EmulatorConfig, host: str, port: int, announce: Callable[[str], None] = print) -> None:
+    """Serve until interrupted; `announce` gets the URL once bound (port 0 picks a free one)."""
     server = _Server((host, port), EmulatorState.create(config))
-    log.info("provider_emulator_listening", url=f"http://{host}:{server.server_address[1]}", note="emulator")
+    url = f"http://{host}:{server.server_address[1]}"
+    announce(f"llmcache provider emulator (not a real provider) listening on {url}")
+    log.info("provider_emulator_listening", url=url, note="emulator, not a real provider")
     try:
         server.serve_forever()
     finally:
