@@ -43,6 +43,7 @@ test: install services lint
 
 bench: install services
 	$(PY) bench/lookup.py
+	$(PY) bench/prompt_cache_cost.py
 
 clean:
 	rm -rf $(VENV) .llmcache-data .pytest_cache .mypy_cache .ruff_cache
