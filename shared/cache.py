@@ -100,7 +100,21 @@ class LLMCache:
 
     # -- lookup ----------------------------------------------------------------------------------------------
 
-    def lookup(self, request: CacheRequest, *, threshold: float | None = None) -> LookupResult:
+    def miss_for(self, request: CacheRequest) -> Miss:
+        """The keys of a request without looking anything up (for jobs that skip the cache)."""
+        return self._miss(self._prepare(request), "cache-skipped")
+
+    def semantic_threshold(self, request: CacheRequest, override: float | None = None) -> float | None:
+        """The threshold a semantic match of this request would use; None when semantic matching cannot apply."""
+        prepared = self._prepare(request)
+        if not prepared.semantic_allowed:
+            return None
+        return prepared.policy.similarity_threshold if override is None else override
+
+    def lookup(
+        self, request: CacheRequest, *, threshold: float | None = None, embedding: Vectors | None = None
+    ) -> LookupResult:
+        """`embedding` (of the last user message, from an earlier Miss) saves embedding it again."""
         prepared = self._prepare(request)
         if prepared.policy.never_store:
             return self._miss(prepared, "namespace-never-stores")
@@ -111,7 +125,7 @@ class LLMCache:
         if not prepared.semantic_allowed:
             return self._miss(prepared, "no-exact-match")
         assert prepared.text is not None
-        vector = self._embedder.embed(prepared.text)
+        vector = embedding if embedding is not None else self._embedder.embed(prepared.text)
         candidates = self._index.search(
             vector,
             prepared.selector(now),

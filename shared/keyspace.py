@@ -26,3 +26,40 @@ class Keyspace:
     def rate_bucket(self, provider: str, model: str, kind: str) -> str:
         """GCRA theoretical arrival time (ms) of one rate-limit bucket."""
         return f"{self.prefix}:rate:{provider}:{model}:{kind}"
+
+    def inflight(self, request_key: str) -> str:
+        """The single-flight lock of a request being answered (owner token, PX expiry)."""
+        return f"{self.prefix}:inflight:{request_key}"
+
+    def inflight_context(self, context_fp: str) -> str:
+        """HASH request key -> embedding of the requests in flight under one context fingerprint."""
+        return f"{self.prefix}:inflight-ctx:{context_fp}"
+
+    def inflight_context_mutex(self, context_fp: str) -> str:
+        return f"{self.prefix}:inflight-ctx-mutex:{context_fp}"
+
+    def metrics_minute(self, minute: int) -> str:
+        """HASH "<namespace>|<model>|<counter>" -> value, for one minute (epoch minute)."""
+        return f"{self.prefix}:metrics:raw:{minute}"
+
+    def metrics_latency(self, minute: int, group: str, kind: str) -> str:
+        """LIST of latencies (ms) of one minute, one namespace|model group, kind hit or miss."""
+        return f"{self.prefix}:metrics:lat:{minute}:{group}:{kind}"
+
+    def metrics_rolled(self) -> str:
+        """ZSET group -> nothing; member "minute|group" scored by minute: roll-ups done (json in metrics_series)."""
+        return f"{self.prefix}:metrics:rolled-minute"
+
+    def metrics_series(self, group: str) -> str:
+        """ZSET of per-minute roll-ups (json) of one namespace|model group, scored by minute."""
+        return f"{self.prefix}:metrics:series:{group}"
+
+    def metrics_totals(self, group: str) -> str:
+        """HASH counter -> running total of one namespace|model group (what Prometheus scrapes)."""
+        return f"{self.prefix}:metrics:totals:{group}"
+
+    def metrics_groups(self) -> str:
+        return f"{self.prefix}:metrics:groups"
+
+    def metrics_alert(self, namespace: str) -> str:
+        return f"{self.prefix}:metrics:alert:{namespace}"

@@ -78,6 +78,7 @@ class Completion(_Frozen):
     provider_request_id: str | None = None
     latency_ms: float | None = None
     is_error: bool = False
+    raw_response: dict[str, JsonValue] | None = None  # the provider's response body, for faithful batch output
 
 
 def utc_now() -> datetime:

@@ -113,4 +113,5 @@ class OpenAIProvider:
             cost_without_prompt_cache_usd=cost.usd_without_prompt_cache,
             provider_request_id=response._request_id,
             latency_ms=latency_ms,
+            raw_response=response.model_dump(mode="json", exclude_unset=True),
         )
