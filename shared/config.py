@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -75,6 +75,40 @@ class ProviderSettings(BaseModel):
         return {key[len(prefix) :]: limit for key, limit in self.rate_limits.items() if key.startswith(prefix)}
 
 
+class WarmupTemplate(BaseModel):
+    """How a plain-text intent line becomes a request (JSONL intent files carry full batch lines instead)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["openai", "anthropic"] = "openai"
+    model: str = "gpt-4o-mini"
+    system: str | None = None
+    params: dict[str, Any] = Field(default_factory=lambda: {"max_tokens": 512})
+    tenant: str = "default"
+
+
+class WorkerSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    broker_url: str | None = None  # default: redis_url
+    result_backend: str | None = None  # default: redis_url
+    concurrency: Annotated[int, Field(ge=1)] = 8
+    pool: Literal["threads", "prefork", "solo"] = "threads"
+    inflight_lock_seconds: Annotated[float, Field(gt=0)] = 300.0  # a dead leader's lock frees after this
+    job_time_limit_seconds: Annotated[float, Field(gt=0)] = 600.0
+    visibility_timeout_seconds: Annotated[int, Field(gt=0)] = 3600  # above the longest job
+    result_expires_seconds: Annotated[int, Field(gt=0)] = 7 * 24 * 3600
+    warmup_dir: Path | None = None  # <namespace>.txt (one prompt a line) or <namespace>.jsonl (batch lines)
+    warmup_refresh_before_seconds: Annotated[int, Field(ge=0)] = 3600
+    warmup_template: WarmupTemplate = Field(default_factory=WarmupTemplate)
+    warmup_hour_utc: Annotated[int, Field(ge=0, le=23)] = 3
+    sweep_expired_seconds: Annotated[float, Field(gt=0)] = 600.0
+    sweep_stale_versions_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    metrics_rollup_seconds: Annotated[float, Field(gt=0)] = 60.0
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    beat_lock_seconds: Annotated[float, Field(gt=1)] = 30.0
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LLMCACHE_", env_nested_delimiter="__", extra="ignore")
 
@@ -85,6 +119,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     namespaces: dict[str, NamespacePolicy] = Field(default_factory=seed_policies)
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
 
     @model_validator(mode="after")
     def _merge_seed_namespaces(self) -> Settings:

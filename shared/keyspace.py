@@ -63,3 +63,10 @@ class Keyspace:
 
     def metrics_alert(self, namespace: str) -> str:
         return f"{self.prefix}:metrics:alert:{namespace}"
+
+    def beat_lock(self) -> str:
+        return f"{self.prefix}:beat:lock"
+
+    def beat_published(self) -> str:
+        """HASH beat instance -> tasks it published (which beat really scheduled)."""
+        return f"{self.prefix}:beat:published"

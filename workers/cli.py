@@ -1,24 +1,54 @@
-"""The `llmcache` command line."""
+"""The `llmcache` command line. Every command has --help; errors name what is wrong and exit non-zero."""
 
 from __future__ import annotations
 
 import argparse
 import contextlib
 import json
+import os
+import re
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from shared.config import load_settings
+from shared.config import Settings, load_settings
 from shared.logging import configure_logging
+
+DURATION = re.compile(r"^(\d+)([smhdw])$")
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def _duration(text: str) -> timedelta:
+    match = DURATION.match(text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 30m, 12h, 7d")
+    return timedelta(seconds=int(match.group(1)) * UNITS[match.group(2)])
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmcache", description="Asynchronous, distributed LLM cache.")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="exercise the cache core on the embedded default and print outcomes")
-    demo.add_argument("--key-prefix", default="llmcache-demo", help="Redis key prefix for the demo's own keys")
+    _service_commands(commands)
+    _job_commands(commands)
+    _tool_commands(commands)
+    return parser
+
+
+def _service_commands(commands: Any) -> None:
+    commands.add_parser("demo", help="the main job (make run): services, a worker cluster, an example batch twice")
+
+    worker = commands.add_parser("worker", help="run a Celery worker (LLM jobs and maintenance)")
+    worker.add_argument("--queues", default="llm,maintenance", help="comma-separated: llm, maintenance, metrics")
+    worker.add_argument("--concurrency", type=int, help="threads or processes (default from settings)")
+    worker.add_argument("--pool", choices=["threads", "prefork", "solo"], help="default from settings (threads)")
+
+    commands.add_parser("beat", help="run the scheduler; a second beat waits on standby (one schedules at a time)")
+
+    metrics = commands.add_parser("metrics", help="run the metrics worker and its Prometheus /metrics endpoint")
+    metrics.add_argument("--port", type=int, help="Prometheus port (default from settings, 9464)")
 
     emulator = commands.add_parser(
         "emulator", help="run the provider emulator (OpenAI + Anthropic wire formats; not a real provider)"
@@ -29,6 +59,44 @@ def _parser() -> argparse.ArgumentParser:
     emulator.add_argument("--ttft-ms", type=float, help="time to first token")
     emulator.add_argument("--per-token-ms", type=float, help="time per output token")
 
+
+def _job_commands(commands: Any) -> None:
+    batch = commands.add_parser("batch", help="batch files").add_subparsers(dest="batch_command", required=True)
+    run = batch.add_parser("run", help="run an OpenAI or Anthropic batch file through the cache")
+    run.add_argument("input", type=Path)
+    run.add_argument("-o", "--output", type=Path, required=True, help="results (JSONL); re-run to resume")
+    run.add_argument("--namespace")
+    run.add_argument("--tenant")
+    run.add_argument("--user")
+    run.add_argument("--no-cache", action="store_true", help="skip lookups (answers are still stored)")
+    run.add_argument("--no-store", action="store_true", help="do not store new answers")
+    run.add_argument("--ttl", type=int, help="TTL in seconds for new answers")
+    run.add_argument("--threshold", type=float, help="semantic threshold for this run")
+    run.add_argument("--window", type=int, default=256, help="jobs in flight at once")
+    run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one job")
+    run.add_argument("--no-progress", action="store_true")
+
+    stats = commands.add_parser("stats", help="hit rates, latency, tokens and dollars per namespace/model")
+    stats.add_argument("--json", action="store_true")
+    stats.add_argument("--minutes", type=int, default=60)
+
+    purge = commands.add_parser("purge", help="delete cached answers (bodies and vectors)")
+    purge.add_argument("--id", action="append", dest="ids", help="an entry id (repeatable)")
+    purge.add_argument("--namespace")
+    purge.add_argument("--version", help="with --namespace: only this prompt version")
+    purge.add_argument("--tenant")
+    purge.add_argument("--user", help="with --tenant")
+    purge.add_argument("--older-than", type=_duration, help="e.g. 30m, 12h, 7d")
+
+    invalidate = commands.add_parser("invalidate", help="make a new prompt version current; old entries go")
+    invalidate.add_argument("namespace")
+    invalidate.add_argument("--version", required=True)
+
+    warm = commands.add_parser("warm", help="enqueue intents that are not cached or expire soon (low priority)")
+    warm.add_argument("path", type=Path, help="an intent file (<namespace>.txt|.jsonl) or a folder of them")
+
+
+def _tool_commands(commands: Any) -> None:
     lint = commands.add_parser("lint-prompt", help="flag per-request content in a prompt's cacheable prefix")
     lint.add_argument("file", type=Path, help="a system prompt (text) or a request / batch file (JSON or JSONL)")
 
@@ -39,29 +107,231 @@ def _parser() -> argparse.ArgumentParser:
     kv.add_argument("--kv-heads", type=int, help="key/value heads (grouped-query attention); default = heads")
     kv.add_argument("--hidden", type=int, help="hidden size")
     kv.add_argument("--head-dim", type=int, help="default hidden / heads")
-    kv.add_argument("--seq-len", type=int, required=False, default=4096)
+    kv.add_argument("--seq-len", type=int, default=4096)
     kv.add_argument("--batch", type=int, default=1)
     kv.add_argument("--dtype", default="fp16")
     kv.add_argument("--list", action="store_true", help="list the presets")
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    configure_logging(json_output=not sys.stderr.isatty(), level="INFO" if args.command == "emulator" else "WARNING")
-    if args.command == "demo":
-        from workers.demo import run_demo
+    service = args.command in ("worker", "beat", "metrics", "emulator")
+    configure_logging(json_output=service or not sys.stderr.isatty(), level="INFO" if service else "WARNING")
+    handlers = {
+        "demo": _demo, "worker": _worker, "beat": _beat, "metrics": _metrics, "batch": _batch, "stats": _stats,
+        "purge": _purge, "invalidate": _invalidate, "warm": _warm, "emulator": _emulator,
+        "lint-prompt": _lint_prompt_command, "kv-estimate": _kv_estimate,
+    }  # fmt: skip
+    try:
+        return int(handlers[args.command](args))
+    except KeyboardInterrupt:
+        return 130
 
-        settings = load_settings(key_prefix=args.key_prefix)
-        settings.data_dir = settings.data_dir / "demo"
-        return run_demo(settings)
-    if args.command == "emulator":
-        return _emulator(args)
-    if args.command == "lint-prompt":
-        return _lint_prompt(args.file)
-    if args.command == "kv-estimate":
-        return _kv_estimate(args)
-    return 2
+
+def _settings() -> Settings:
+    return load_settings()
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from workers.main_job import run_main_job
+
+    return run_main_job()
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from workers.app import create_app
+
+    settings = _settings()
+    pool = args.pool or settings.workers.pool
+    concurrency = args.concurrency or settings.workers.concurrency
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()]
+    embedded = not (settings.qdrant.url or settings.qdrant.location)
+    if embedded and pool == "prefork" and concurrency > 1 and {"llm", "maintenance"} & set(queues):
+        print(
+            "worker: the embedded Qdrant Edge shard can be owned by one process only; use --pool threads "
+            "(LLM calls are I/O bound) or set QDRANT_URL for a cluster",
+            file=sys.stderr,
+        )
+        return 2
+    app = create_app(settings)
+    name = f"llmcache-{'-'.join(queues)}-{os.getpid()}@%h"
+    app.worker_main(
+        ["worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", pool, "-n", name, "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    )  # fmt: skip
+    return 0
+
+
+def _beat(args: argparse.Namespace) -> int:
+    import socket
+
+    import redis
+    from celery.signals import before_task_publish
+
+    from scheduler.single_beat import BeatLock
+    from shared.keyspace import Keyspace
+    from workers.app import create_app
+
+    settings = _settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    keyspace = Keyspace(settings.key_prefix)
+    instance = f"{socket.gethostname()}:{os.getpid()}"
+    lock = BeatLock(client, keyspace, settings.workers.beat_lock_seconds, instance)
+    lock.acquire()
+    lock.keep_alive()
+
+    @before_task_publish.connect(weak=False)
+    def _count(**_: Any) -> None:
+        client.hincrby(keyspace.beat_published(), instance, 1)
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app = create_app(settings)
+    try:
+        app.Beat(schedule=str(settings.data_dir / "beat-schedule"), loglevel="INFO").run()
+    finally:
+        lock.release()
+    return 0
+
+
+def _metrics(args: argparse.Namespace) -> int:
+    import redis
+    from prometheus_client import start_http_server
+    from prometheus_client.core import REGISTRY
+
+    from shared.keyspace import Keyspace
+    from shared.metrics import MetricsRollup, prometheus_families
+    from workers.app import create_app
+
+    settings = _settings()
+    rollup = MetricsRollup(redis.Redis.from_url(settings.redis_url), Keyspace(settings.key_prefix))
+
+    class _Collector:
+        def collect(self) -> Any:
+            return prometheus_families(rollup)
+
+    REGISTRY.register(_Collector())
+    port = args.port if args.port is not None else settings.workers.metrics_port
+    start_http_server(port, addr="127.0.0.1")
+    print(f"llmcache metrics: Prometheus endpoint on http://127.0.0.1:{port}/metrics", flush=True)
+    app = create_app(settings)
+    app.worker_main(
+        ["worker", "-Q", "metrics", "-c", "1", "-P", "solo", "-n", f"llmcache-metrics-{os.getpid()}@%h",
+         "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    )  # fmt: skip
+    return 0
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from shared.batchfiles import LineOptions
+    from workers.batch import describe, run_batch
+    from workers.producer import LLMCacheClient
+
+    if not args.input.is_file():
+        print(f"batch run: {args.input}: no such file", file=sys.stderr)
+        return 2
+    try:
+        defaults = LineOptions(
+            namespace=args.namespace, tenant=args.tenant, user=args.user, no_cache=args.no_cache or None,
+            no_store=args.no_store or None, ttl_seconds=args.ttl, threshold=args.threshold,
+        )  # fmt: skip
+    except ValueError as error:
+        print(f"batch run: {error}", file=sys.stderr)
+        return 2
+    client = LLMCacheClient(_settings())
+    try:
+        summary = run_batch(
+            client, args.input, args.output, defaults, window=args.window, timeout=args.timeout,
+            progress=not args.no_progress,
+        )  # fmt: skip
+    finally:
+        client.close()
+    print(describe(summary))
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import redis
+
+    from shared.keyspace import Keyspace
+    from shared.metrics import MetricsRollup, dumps_stats
+
+    settings = _settings()
+    rollup = MetricsRollup(redis.Redis.from_url(settings.redis_url), Keyspace(settings.key_prefix))
+    rollup.roll_up(include_current=True)
+    if args.json:
+        print(dumps_stats(rollup, args.minutes))
+        return 0
+    rows = rollup.series(minutes=args.minutes)
+    if not rows:
+        print(f"no jobs in the last {args.minutes} minutes")
+        return 0
+    print(f"{'minute (UTC)':<17} {'namespace':<10} {'model':<20} {'req':>5} {'hit%':>6} {'exact':>5} {'sem':>4} "
+          f"{'coal':>4} {'miss':>4} {'hit p50':>8} {'miss p50':>9} {'spent $':>9} {'saved $':>9}")  # fmt: skip
+    for row in rows:
+        c = row.counters
+        minute = datetime.fromtimestamp(row.minute * 60, UTC).strftime("%Y-%m-%d %H:%M")
+        hit_p50 = f"{row.hit_latency_p50_ms:.1f}" if row.hit_latency_p50_ms is not None else "-"
+        miss_p50 = f"{row.miss_latency_p50_ms:.1f}" if row.miss_latency_p50_ms is not None else "-"
+        print(f"{minute:<17} {row.namespace:<10} {row.model[:20]:<20} {int(c['requests']):>5} {row.hit_rate:>6.1%} "
+              f"{int(c['exact']):>5} {int(c['semantic']):>4} {int(c['coalesced']):>4} {int(c['miss']):>4} "
+              f"{hit_p50:>8} {miss_p50:>9} {c['spent_usd']:>9.4f} {c['saved_usd']:>9.4f}")  # fmt: skip
+    for alert in rollup.alerts():
+        print(
+            f"ALERT {alert.namespace}: hit rate {alert.recent_hit_rate:.1%} vs baseline {alert.baseline_hit_rate:.1%}"
+        )
+    return 0
+
+
+def _maintenance(task: str, *task_args: Any) -> int:
+    from workers.producer import LLMCacheClient
+
+    client = LLMCacheClient(_settings())
+    try:
+        result = client.call(task, *task_args)
+    finally:
+        client.close()
+    print(json.dumps(result))
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from shared.errors import InvalidRequestError
+    from shared.models import PurgeSelector
+
+    try:
+        selector = PurgeSelector(
+            ids=args.ids, namespace=args.namespace, version=args.version, tenant=args.tenant, user=args.user,
+            older_than=datetime.now(UTC) - args.older_than if args.older_than else None,
+        )  # fmt: skip
+        kinds = [selector.ids, selector.tenant, selector.namespace, selector.older_than]
+        if sum(k is not None for k in kinds) != 1:
+            raise InvalidRequestError("purge", "give exactly one of --id, --tenant, --namespace or --older-than")
+        if selector.version is not None and selector.namespace is None:
+            raise InvalidRequestError("--version", "goes with --namespace")
+        if selector.user is not None and selector.tenant is None:
+            raise InvalidRequestError("--user", "goes with --tenant")
+    except (ValidationError, InvalidRequestError) as error:
+        print(f"purge: {error}", file=sys.stderr)
+        return 2
+    return _maintenance("llmcache.maintenance.purge", selector.model_dump(mode="json"))
+
+
+def _invalidate(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if args.namespace not in settings.namespaces:
+        known = ", ".join(sorted(settings.namespaces))
+        print(f"invalidate: namespace {args.namespace!r} has no policy (known: {known})", file=sys.stderr)
+        return 2
+    return _maintenance("llmcache.maintenance.invalidate", args.namespace, args.version)
+
+
+def _warm(args: argparse.Namespace) -> int:
+    if not args.path.exists():
+        print(f"warm: {args.path}: no such file or folder", file=sys.stderr)
+        return 2
+    return _maintenance("llmcache.maintenance.warm_up", str(args.path.resolve()))
 
 
 def _emulator(args: argparse.Namespace) -> int:
@@ -76,6 +346,10 @@ def _emulator(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt):
         serve_forever(EmulatorConfig.model_validate(fields), args.host, args.port, lambda line: print(line, flush=True))
     return 0
+
+
+def _lint_prompt_command(args: argparse.Namespace) -> int:
+    return _lint_prompt(args.file)
 
 
 def _lint_prompt(path: Path) -> int:

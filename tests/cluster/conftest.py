@@ -1,0 +1,124 @@
+"""A real cluster for the tests: `llmcache worker` processes started here, real Redis, the provider emulator
+(in this process, reached over loopback HTTP by the workers' SDK clients)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from shared.config import Settings, load_settings
+from shared.emulator.config import EmulatorConfig
+from shared.emulator.server import RunningEmulator
+from workers.producer import LLMCacheClient
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Cluster:
+    settings: Settings
+    env: dict[str, str]
+    client: LLMCacheClient
+    emulator: RunningEmulator
+    data_dir: Path
+    logs: Path
+    processes: list[subprocess.Popen[bytes]]
+
+    def start(self, *command: str, name: str) -> subprocess.Popen[bytes]:
+        log = (self.logs / f"{name}.log").open("ab")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "workers.cli", *command], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )  # fmt: skip
+        self.processes.append(process)
+        return process
+
+    def wait_for_workers(self, count: int = 1, timeout: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for process in self.processes:
+                if process.poll() is not None:
+                    raise RuntimeError(f"a cluster process exited with {process.returncode}; see {self.logs}")
+            replies = self.client.app.control.ping(timeout=1.0)
+            if len(replies) >= count:
+                return
+        raise TimeoutError(f"{count} worker(s) did not answer a ping within {timeout}s; see {self.logs}")
+
+    def provider_calls(self, model: str | None = None) -> int:
+        stats = self.emulator.stats()
+        if model is None:
+            return sum(int(row.get("calls", 0)) for name, row in stats["by_model"].items() if "embedding" not in name)
+        return int(stats["by_model"].get(model, {}).get("calls", 0))
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+        self.processes.clear()
+
+
+def cluster_env(settings_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCACHE_") and k not in ("QDRANT_URL",)}
+    env.update(settings_env)
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
+    prefix = f"llmcache-cluster-{uuid.uuid4().hex[:10]}"
+    data_dir = tmp_path_factory.mktemp("cluster")
+    logs = data_dir / "logs"
+    logs.mkdir()
+    emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=400))
+    settings_env = {
+        "LLMCACHE_REDIS_URL": redis_url,
+        "LLMCACHE_KEY_PREFIX": prefix,
+        "LLMCACHE_DATA_DIR": str(data_dir / "data"),
+        "LLMCACHE_PROVIDERS__OPENAI_API_KEY": "emulator-key",
+        "LLMCACHE_PROVIDERS__OPENAI_BASE_URL": emulator.openai_base_url,
+        "LLMCACHE_PROVIDERS__ANTHROPIC_API_KEY": "emulator-key",
+        "LLMCACHE_PROVIDERS__ANTHROPIC_BASE_URL": emulator.anthropic_base_url,
+        "LLMCACHE_WORKERS__CONCURRENCY": "24",
+        "LLMCACHE_NAMESPACES__PARA__SIMILARITY_THRESHOLD": "0.85",
+        "LLMCACHE_NAMESPACES__SHORT__TTL_SECONDS": "1",
+    }
+    env = cluster_env(settings_env)
+    saved = {k: os.environ.get(k) for k in settings_env}
+    os.environ.update(settings_env)
+    try:
+        settings = load_settings()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    client = LLMCacheClient(settings)
+    running = Cluster(settings, env, client, emulator, data_dir, logs, [])
+    running.start("worker", "--queues", "llm,maintenance", name="worker")
+    try:
+        running.wait_for_workers()
+        yield running
+    finally:
+        running.stop()
+        client.close()
+        emulator.stop()
+        connection = redis.Redis.from_url(redis_url)
+        keys = list(connection.scan_iter(match=f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            connection.delete(*keys[start : start + 1000])

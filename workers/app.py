@@ -1,0 +1,71 @@
+"""The Celery app factory: everything from settings, JSON only, late acks, one prefetch for LLM jobs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+from kombu.entity import Queue
+
+from scheduler.schedule import build_schedule
+from shared.config import Settings
+
+QUEUES = ("llm", "maintenance", "metrics")
+JOB_TASK = "llmcache.run_job"
+
+
+def create_app(settings: Settings) -> Celery:
+    workers = settings.workers
+    broker = workers.broker_url or settings.redis_url
+    backend = workers.result_backend or settings.redis_url
+    app = Celery("llmcache", broker=broker, backend=backend, set_as_current=False)
+    keyprefix = f"{settings.key_prefix}:celery:"
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],  # pickle refused
+        result_accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue="llm",
+        task_routes={
+            JOB_TASK: {"queue": "llm"},
+            "llmcache.maintenance.*": {"queue": "maintenance"},
+            "llmcache.metrics.*": {"queue": "metrics"},
+        },
+        task_time_limit=workers.job_time_limit_seconds + 30,
+        task_soft_time_limit=workers.job_time_limit_seconds,
+        result_expires=workers.result_expires_seconds,
+        result_extended=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": workers.visibility_timeout_seconds,
+            "queue_order_strategy": "priority",
+            "priority_steps": list(range(10)),
+            "sep": ":",
+            "global_keyprefix": keyprefix,
+        },
+        result_backend_transport_options={"global_keyprefix": keyprefix},
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        beat_schedule=celery_schedule(settings),
+        timezone="UTC",
+    )
+    from workers.tasks import register_tasks  # tasks need the app; imported here so that nothing runs at import
+
+    register_tasks(app, settings)
+    return app
+
+
+def celery_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in build_schedule(settings).items():
+        when: Any = crontab(**entry.cron) if entry.cron is not None else entry.every_seconds
+        item: dict[str, Any] = {"task": entry.task, "schedule": when, "kwargs": dict(entry.kwargs)}
+        if entry.priority is not None:
+            item["options"] = {"priority": entry.priority}
+        out[name] = item
+    return out

@@ -1,0 +1,72 @@
+"""Per-process resources (embedder, index, provider clients), built on worker start or first use, never at
+import. Each is built only when a task needs it: the metrics worker never opens the Qdrant Edge shard."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import redis
+
+from shared.coalesce import InflightCoordinator
+from shared.config import Settings
+from shared.keyspace import Keyspace
+from shared.metrics import MetricsRecorder, MetricsRollup
+from shared.pipeline import JobProcessor
+from shared.providers.factory import build_providers
+from shared.providers.lint import PromptLintReporter
+from shared.runtime import CacheRuntime, build_runtime
+
+
+@dataclass
+class WorkerResources:
+    settings: Settings
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _redis: redis.Redis | None = None
+    _runtime: CacheRuntime | None = None
+    _processor: JobProcessor | None = None
+
+    @property
+    def keyspace(self) -> Keyspace:
+        return Keyspace(self.settings.key_prefix)
+
+    @property
+    def redis(self) -> redis.Redis:
+        with self._lock:
+            if self._redis is None:
+                self._redis = redis.Redis.from_url(self.settings.redis_url)
+            return self._redis
+
+    @property
+    def runtime(self) -> CacheRuntime:
+        with self._lock:
+            if self._runtime is None:
+                self._runtime = build_runtime(self.settings)
+            return self._runtime
+
+    @property
+    def processor(self) -> JobProcessor:
+        runtime = self.runtime
+        client = self.redis
+        with self._lock:
+            if self._processor is None:
+                self._processor = JobProcessor(
+                    runtime.cache,
+                    build_providers(self.settings, client),
+                    InflightCoordinator(client, self.keyspace, self.settings.workers.inflight_lock_seconds),
+                    recorder=MetricsRecorder(client, self.keyspace),
+                    linter=PromptLintReporter(),
+                )
+            return self._processor
+
+    def rollup(self) -> MetricsRollup:
+        return MetricsRollup(self.redis, self.keyspace)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._runtime is not None:
+                self._runtime.close()
+                self._runtime = None
+            if self._redis is not None:
+                self._redis.close()
+                self._redis = None
