@@ -198,6 +198,20 @@ class MetricsRollup:
             for group in self.groups()
         }
 
+    def live_totals(self, lookback_minutes: int = 120) -> dict[str, dict[str, float]]:
+        """Totals of rolled-up minutes plus the raw counters of minutes not rolled up yet (the current one too):
+        exact at any moment, without waiting for the next roll-up."""
+        totals = {group: dict(values) for group, values in self.totals().items()}
+        now_minute = current_minute(self._clock())
+        for minute in range(now_minute - lookback_minutes, now_minute + 1):
+            if minute != now_minute and self._redis.zscore(self._keys.metrics_rolled(), f"{minute}") is not None:
+                continue
+            for field, value in self._redis.hgetall(self._keys.metrics_minute(minute)).items():
+                group, counter = _decode(field).rsplit("|", 1)
+                row = totals.setdefault(group, {})
+                row[counter] = row.get(counter, 0.0) + float(value)
+        return totals
+
     def check_hit_rate(self, namespace: str) -> HitRateAlert | None:
         now_minute = current_minute(self._clock())
         rollups = self.series(namespace, minutes=self._recent + self._baseline + 1)
@@ -246,7 +260,7 @@ def prometheus_families(rollup: MetricsRollup) -> Iterator[Any]:
     tokens = CounterMetricFamily("llmcache_provider_tokens", "Provider tokens", labels=["namespace", "model", "kind"])
     dollars = CounterMetricFamily("llmcache_dollars", "Dollars spent and saved", labels=["namespace", "model", "kind"])
     calls = CounterMetricFamily("llmcache_provider_calls", "Provider calls", labels=["namespace", "model"])
-    for group, totals in rollup.totals().items():
+    for group, totals in rollup.live_totals().items():
         namespace, model = group.split("|", 1)
         for outcome in Outcome:
             requests.add_metric([namespace, model, outcome.value], totals.get(outcome.value, 0.0))
@@ -286,7 +300,7 @@ def prometheus_families(rollup: MetricsRollup) -> Iterator[Any]:
 def dumps_stats(rollup: MetricsRollup, minutes: int = 60) -> str:
     return json.dumps(
         {
-            "totals": rollup.totals(),
+            "totals": rollup.live_totals(),
             "recent": [r.model_dump() for r in rollup.series(minutes=minutes)],
             "alerts": [a.model_dump() for a in rollup.alerts()],
         },
