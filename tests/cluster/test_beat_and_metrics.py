@@ -69,7 +69,8 @@ def test_two_beats_one_schedule_and_failover(cluster: Cluster) -> None:
     try:
 
         def published() -> dict[str, int]:
-            return {k.decode(): int(v) for k, v in client.hgetall(keys.beat_published()).items()}
+            raw = client.hgetall(keys.beat_published())
+            return {(k.decode() if isinstance(k, bytes) else str(k)): int(v) for k, v in raw.items()}
 
         wait_until(lambda: sum(published().values()) >= 10, what="beat to publish 10 tasks")
         time.sleep(1.0)  # let the standby show it really stays quiet over a few schedule periods
@@ -132,10 +133,19 @@ def test_warm_up_enqueues_what_is_missing_then_finds_it_fresh(cluster: Cluster, 
     first = cluster.client.call("llmcache.maintenance.warm_up", str(folder))
     assert first == {"enqueued": 3, "refreshing": 0, "fresh": 0, "errors": 0}
     wait_until(lambda: cluster.provider_calls(model) == 3, what="the warm-up jobs to run")
-    requests = [CacheRequest.model_validate({"provider": "openai", "model": model, "namespace": "news",
-                                             "messages": [{"role": "user", "content": q}], "params": {"max_tokens": 200},
-                                             "scope": {"tenant": "warm"}})
-                for q in ["Top story today?", "Market summary?", "Weather outlook?"]]  # fmt: skip
+    requests = [
+        CacheRequest.model_validate(
+            {
+                "provider": "openai",
+                "model": model,
+                "namespace": "news",
+                "messages": [{"role": "user", "content": q}],
+                "params": {"max_tokens": 200},
+                "scope": {"tenant": "warm"},
+            }
+        )
+        for q in ["Top story today?", "Market summary?", "Weather outlook?"]
+    ]
     wait_until(
         lambda: all(cluster.client.submit(Job(request=r)).result(60).outcome is Outcome.EXACT for r in requests),
         what="the warmed answers to be stored",
