@@ -24,7 +24,7 @@ def openai_line(custom_id: str, text: str, model: str, tenant: str) -> str:
             "body": {
                 "model": model,
                 "messages": [{"role": "system", "content": SYSTEM}, {"role": "user", "content": text}],
-                "max_tokens": 64,
+                "max_tokens": 200,
             },
             "llmcache": {"namespace": "para", "tenant": tenant},
         }
@@ -84,7 +84,7 @@ def test_openai_batch_with_duplicates_paraphrases_and_bad_lines(cluster: Cluster
 
 def test_anthropic_batch_is_detected_and_answered_in_its_format(cluster: Cluster, tmp_path: Path) -> None:
     tenant = uuid.uuid4().hex[:8]
-    line = {"custom_id": "a1", "params": {"model": "claude-haiku-4-5", "max_tokens": 64, "system": SYSTEM,
+    line = {"custom_id": "a1", "params": {"model": "claude-haiku-4-5", "max_tokens": 200, "system": SYSTEM,
                                           "messages": [{"role": "user", "content": "What is your SLA?"}]},
             "llmcache": {"tenant": tenant}}  # fmt: skip
     missing = {

@@ -28,7 +28,7 @@ def request(text: str, tenant: str, namespace: str = "faq", model: str = "gpt-4o
         "model": model,
         "system": SYSTEM,
         "messages": [{"role": "user", "content": text}],
-        "params": {"max_tokens": 64},
+        "params": {"max_tokens": 200},
         "namespace": namespace,
         "scope": {"tenant": tenant},
     }
