@@ -72,8 +72,10 @@ def test_openai_batch_with_duplicates_paraphrases_and_bad_lines(cluster: Cluster
     assert by_line[1]["response"]["body"]["object"] == "chat.completion"
     answers = {by_line[n]["response"]["body"]["choices"][0]["message"]["content"] for n in (1, 2, 3)}
     assert len(answers) == 1  # duplicate and paraphrase got the first answer
-    assert by_line[2]["llmcache"]["outcome"] in ("exact", "coalesced")
-    assert by_line[3]["llmcache"]["outcome"] in ("semantic", "coalesced")
+    # the three ran concurrently: whichever went first asked the provider, the other two shared its answer
+    outcomes = sorted(by_line[n]["llmcache"]["outcome"] for n in (1, 2, 3))
+    assert outcomes.count("miss") == 1
+    assert set(outcomes) - {"miss"} <= {"exact", "semantic", "coalesced"}
     assert by_line[4]["error"]["message"].startswith("line 4: not valid JSON") and by_line[4]["custom_id"] is None
     assert by_line[5]["error"]["message"] == "line 5: custom_id 'q1' duplicates line 1"
     assert by_line[6]["error"]["message"].startswith("line 6: body.model") and by_line[6]["custom_id"] == "no-model"
