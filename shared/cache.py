@@ -17,6 +17,7 @@ import structlog
 from shared.cacheability import judge
 from shared.embedding.base import Embedder, Vectors
 from shared.errors import ConfigurationError, InvalidRequestError
+from shared.guard.verifier import SpecificsGuard
 from shared.index.base import NO_USER, Candidate, IndexPoint, PointPayload, PointSelector, VectorIndex
 from shared.keys import RequestKeys, compute_keys, semantic_text
 from shared.models import (
@@ -72,8 +73,10 @@ class LLMCache:
         versions: VersionRegistry,
         index: VectorIndex,
         embedder: Embedder,
+        guard: SpecificsGuard | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        self._guard = guard if guard is not None else SpecificsGuard()
         self._policies = policies
         self._store = store
         self._versions = versions
@@ -169,6 +172,23 @@ class LLMCache:
                     )
         return [r for r in results if r is not None]
 
+    def candidates_many(
+        self, requests: Sequence[CacheRequest], floor: float, limit: int
+    ) -> list[list[tuple[CacheEntry, float]]]:
+        """Live same-context neighbours above `floor`, best first, before the guard: for evaluation and tuning."""
+        now = self._clock()
+        prepared = [self._prepare(r) for r in requests]
+        usable = [i for i, p in enumerate(prepared) if p.semantic_allowed]
+        out: list[list[tuple[CacheEntry, float]]] = [[] for _ in requests]
+        if not usable:
+            return out
+        vectors = self._embedder.embed_batch([prepared[i].text or "" for i in usable])
+        found = self._index.search_batch(vectors, [prepared[i].selector(now) for i in usable], floor, limit)
+        for i, candidates in zip(usable, found, strict=True):
+            bodies = self._store.get_many([c.entry_id for c in candidates])
+            out[i] = [(e, c.score) for c, e in zip(candidates, bodies, strict=True) if e is not None]
+        return out
+
     def _exact(self, prepared: _Prepared, now: datetime) -> ExactHit | None:
         entry = self._store.get(prepared.keys.request_key)
         if entry is None or entry.is_expired(now):
@@ -189,6 +209,11 @@ class LLMCache:
                 # the payload filter already excludes this; the body is the source of truth, so check again
                 log.warning("semantic_candidate_context_mismatch", entry_id=entry.entry_id)
                 continue
+            if prepared.policy.guard and prepared.text is not None and entry.prompt_text is not None:
+                verdict = self._guard.verify(prepared.text, entry.prompt_text)
+                if not verdict.allowed:
+                    log.debug("semantic_candidate_guarded", entry_id=entry.entry_id, reasons=verdict.reasons)
+                    continue
             hit = SemanticHit(entry=entry, similarity=candidate.score)
             break
         if stale:

@@ -5,6 +5,7 @@ Build one `Settings` at start-up and pass it in; nothing here connects to anythi
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -121,13 +122,31 @@ class Settings(BaseSettings):
     providers: ProviderSettings = Field(default_factory=ProviderSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
 
+    policy_file: Path | None = None  # JSON {namespace: {policy field: value}}; default <data_dir>/policies.json
+
     @model_validator(mode="after")
     def _merge_seed_namespaces(self) -> Settings:
-        # an env override of one namespace must not drop the other seed namespaces
+        # seed table < policy file (written by `llmcache tune --write`) < environment; one override keeps the rest
         merged = seed_policies()
-        merged.update(self.namespaces)
+        path = self.policy_file_path
+        if path.is_file():
+            try:
+                overrides = json.loads(path.read_text())
+                for name, fields in overrides.items():
+                    base = merged.get(name, NamespacePolicy())
+                    merged[name] = NamespacePolicy.model_validate(base.model_dump() | fields)
+            except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
+                raise ConfigurationError(f"policy file {path}: {error}") from error
+        if "namespaces" in self.model_fields_set:
+            for name, policy in self.namespaces.items():  # only the fields actually given override
+                base = merged.get(name, NamespacePolicy())
+                merged[name] = base.model_copy(update={f: getattr(policy, f) for f in policy.model_fields_set})
         self.namespaces = merged
         return self
+
+    @property
+    def policy_file_path(self) -> Path:
+        return self.policy_file or self.data_dir / "policies.json"
 
     @property
     def edge_shard_path(self) -> Path:

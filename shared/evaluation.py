@@ -7,12 +7,14 @@ from __future__ import annotations
 import gzip
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.cache import LLMCache, StoreItem
 from shared.errors import InvalidRequestError
+from shared.guard.verifier import SpecificsGuard
 from shared.models import CacheRequest, Completion, Message, Miss, Scope
 
 CHUNK = 256
@@ -77,6 +79,20 @@ def _answer(text: str) -> Completion:
     return Completion(provider="openai", model="eval-model", text=f"answer to: {text}", finish_reason="stop")
 
 
+def _store_originals(cache: LLMCache, pairs: Sequence[Pair], namespace: str, tenant: str) -> None:
+    originals = list(dict.fromkeys(p.a.strip() for p in pairs))
+    for start in range(0, len(originals), CHUNK):
+        texts = originals[start : start + CHUNK]
+        requests = [_request(text, namespace, tenant) for text in texts]
+        found = cache.lookup_many(requests)
+        cache.store_many(
+            [
+                StoreItem(request, _answer(text), result if isinstance(result, Miss) else None)
+                for text, request, result in zip(texts, requests, found, strict=True)
+            ]
+        )
+
+
 def evaluate_pairs(
     cache: LLMCache,
     pairs: Sequence[Pair],
@@ -85,17 +101,7 @@ def evaluate_pairs(
     tenant: str = "eval",
     threshold: float | None = None,
 ) -> PairsReport:
-    originals = list(dict.fromkeys(p.a for p in pairs))
-    for start in range(0, len(originals), CHUNK):
-        requests = [_request(text, namespace, tenant) for text in originals[start : start + CHUNK]]
-        cache.store_many(
-            [
-                StoreItem(request, _answer(text), result if isinstance(result, Miss) else None)
-                for text, request, result in zip(
-                    originals[start : start + CHUNK], requests, cache.lookup_many(requests), strict=True
-                )
-            ]
-        )
+    _store_originals(cache, pairs, namespace, tenant)
 
     correct = false = missed = 0
     by_kind: dict[str, KindStats] = {}
@@ -132,3 +138,94 @@ def evaluate_pairs(
         lookup_ms_mean=elapsed_ms / max(len(pairs), 1),
         by_kind=by_kind,
     )
+
+
+@dataclass(frozen=True)
+class PairCandidates:
+    pair: Pair
+    candidates: list[tuple[str, float]]  # (cached prompt text, cosine), best first
+
+
+class SweepRow(BaseModel):
+    threshold: float
+    guard: bool
+    precision: float
+    recall: float
+    false_hit_rate: float
+    hits: int
+    correct_hits: int
+    false_hits: int
+
+
+def collect_candidates(
+    cache: LLMCache,
+    pairs: Sequence[Pair],
+    *,
+    namespace: str = "default",
+    tenant: str = "eval",
+    floor: float = 0.5,
+    limit: int = 8,
+) -> list[PairCandidates]:
+    """Store every distinct `a`, then gather each `b`'s same-context neighbours above `floor` once, so that any
+    threshold and guard setting can be scored without searching again."""
+    _store_originals(cache, pairs, namespace, tenant)
+    stored = {p.a.strip() for p in pairs}
+    table: list[PairCandidates] = []
+    for start in range(0, len(pairs), CHUNK):
+        batch = pairs[start : start + CHUNK]
+        found = cache.candidates_many([_request(p.b, namespace, tenant) for p in batch], floor, limit)
+        for pair, candidates in zip(batch, found, strict=True):
+            texts = [(entry.prompt_text or "", score) for entry, score in candidates]
+            if pair.b.strip() in stored:  # the exact lookup answers before any vector search
+                texts = [(pair.b.strip(), 1.0)]
+            table.append(PairCandidates(pair, texts))
+    return table
+
+
+def sweep(table: Sequence[PairCandidates], thresholds: Sequence[float], guard: SpecificsGuard | None) -> list[SweepRow]:
+    positives = sum(item.pair.label == 1 for item in table)
+    negatives = len(table) - positives
+    allowed: list[list[bool]] = [
+        [
+            guard is None or score == 1.0 or guard.verify(item.pair.b.strip(), text).allowed
+            for text, score in item.candidates
+        ]
+        for item in table
+    ]
+    rows = []
+    for threshold in thresholds:
+        correct = false = negative_false = 0
+        for item, verdicts in zip(table, allowed, strict=True):
+            hit = next(
+                (
+                    text
+                    for (text, score), ok in zip(item.candidates, verdicts, strict=True)
+                    if score >= threshold and ok
+                ),
+                None,
+            )
+            if hit is None:
+                continue
+            if item.pair.label == 1 and hit == item.pair.a.strip():
+                correct += 1
+            else:
+                false += 1
+                negative_false += item.pair.label == 0
+        rows.append(
+            SweepRow(
+                threshold=round(threshold, 4),
+                guard=guard is not None,
+                precision=correct / (correct + false) if correct + false else 1.0,
+                recall=correct / positives if positives else 0.0,
+                false_hit_rate=negative_false / negatives if negatives else 0.0,
+                hits=correct + false,
+                correct_hits=correct,
+                false_hits=false,
+            )
+        )
+    return rows
+
+
+def recommend(rows: Sequence[SweepRow], target_precision: float) -> SweepRow | None:
+    meeting = [r for r in rows if r.precision >= target_precision and r.hits > 0]
+    return max(meeting, key=lambda r: (r.recall, -r.threshold)) if meeting else None

@@ -14,7 +14,9 @@ class NamespacePolicy(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ttl_seconds: Annotated[int, Field(gt=0)] = DAY
+    # cosine floor of a semantic candidate; the false-hit guard then checks its specifics (see shared/guard)
     similarity_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.88
+    guard: bool = True
     semantic: bool = True
     user_scoped: bool = False
     never_store: bool = False

@@ -97,6 +97,24 @@ def _job_commands(commands: Any) -> None:
 
 
 def _tool_commands(commands: Any) -> None:
+    evaluate = commands.add_parser("eval", help="measure semantic-hit quality").add_subparsers(
+        dest="eval_command", required=True
+    )
+    pairs = evaluate.add_parser("pairs", help="store every a, look up every b; precision, recall, false hits")
+    pairs.add_argument("file", type=Path, help="JSONL or JSONL.gz with a, b, label (extra fields allowed)")
+    pairs.add_argument("--threshold", type=float, help="cosine floor (default: the namespace's)")
+    pairs.add_argument("--namespace", default="default", help="whose policy to apply")
+    pairs.add_argument("--no-guard", action="store_true", help="cosine only, without the false-hit guard")
+    pairs.add_argument("--json", action="store_true")
+
+    tune = commands.add_parser("tune", help="choose a threshold").add_subparsers(dest="tune_command", required=True)
+    sweep = tune.add_parser("pairs", help="sweep the cosine floor, with and without the guard")
+    sweep.add_argument("file", type=Path)
+    sweep.add_argument("--target-precision", type=float, default=0.9)
+    sweep.add_argument("--namespace", default="default")
+    sweep.add_argument("--plot", type=Path, help="write the precision/recall curves as a PNG")
+    sweep.add_argument("--write", action="store_true", help="write the recommended floor into the policy file")
+
     lint = commands.add_parser("lint-prompt", help="flag per-request content in a prompt's cacheable prefix")
     lint.add_argument("file", type=Path, help="a system prompt (text) or a request / batch file (JSON or JSONL)")
 
@@ -120,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "demo": _demo, "worker": _worker, "beat": _beat, "metrics": _metrics, "batch": _batch, "stats": _stats,
         "purge": _purge, "invalidate": _invalidate, "warm": _warm, "emulator": _emulator,
-        "lint-prompt": _lint_prompt_command, "kv-estimate": _kv_estimate,
+        "lint-prompt": _lint_prompt_command, "kv-estimate": _kv_estimate, "eval": _eval, "tune": _tune,
     }  # fmt: skip
     try:
         return int(handlers[args.command](args))
@@ -345,6 +363,77 @@ def _emulator(args: argparse.Namespace) -> int:
         fields["per_output_token_ms"] = args.per_token_ms
     with contextlib.suppress(KeyboardInterrupt):
         serve_forever(EmulatorConfig.model_validate(fields), args.host, args.port, lambda line: print(line, flush=True))
+    return 0
+
+
+def _pairs_file_ok(path: Path, command: str) -> bool:
+    if not path.is_file():
+        print(f"{command}: {path}: no such file", file=sys.stderr)
+        return False
+    return True
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from shared.errors import LLMCacheError
+    from workers.quality import eval_pairs
+
+    if not _pairs_file_ok(args.file, "eval pairs"):
+        return 2
+    try:
+        report, guard_us = eval_pairs(_settings(), args.file, args.namespace, args.threshold, not args.no_guard)
+    except LLMCacheError as error:
+        print(f"eval pairs: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report.model_dump() | {"guard": not args.no_guard, "guard_us_per_candidate": guard_us}))
+        return 0
+    print(f"{args.file.name}: n={report.n} ({report.positives} positive, {report.negatives} negative), "
+          f"guard {'off' if args.no_guard else 'on'}")  # fmt: skip
+    print(f"  correct hits {report.correct_hits}, false hits {report.false_hits}, missed positives {report.misses}")
+    print(f"  precision {report.precision:.3f}  recall {report.recall:.3f}  false-hit rate {report.false_hit_rate:.3f}")
+    print(f"  lookup {report.lookup_ms_mean:.2f} ms per pair (batched), guard {guard_us:.1f} us per candidate")
+    for kind, stats in sorted(report.by_kind.items()):
+        print(f"  {kind:<12} pairs {stats.pairs:>5}  hits {stats.hits:>5}  false hits {stats.false_hits:>5}")
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from shared.errors import LLMCacheError
+    from workers.quality import plot, recommended, tune_pairs
+
+    if not _pairs_file_ok(args.file, "tune pairs"):
+        return 2
+    settings = _settings()
+    try:
+        plain, guarded = tune_pairs(settings, args.file, args.namespace)
+    except LLMCacheError as error:
+        print(f"tune pairs: {error}", file=sys.stderr)
+        return 2
+    print(f"{'floor':>6} | {'cosine only: P':>14} {'R':>6} {'FHR':>6} | {'with guard: P':>14} {'R':>6} {'FHR':>6}")
+    for a, b in zip(plain, guarded, strict=True):
+        print(f"{a.threshold:>6.2f} | {a.precision:>14.3f} {a.recall:>6.3f} {a.false_hit_rate:>6.3f} | "
+              f"{b.precision:>14.3f} {b.recall:>6.3f} {b.false_hit_rate:>6.3f}")  # fmt: skip
+    chosen = recommended(guarded, args.target_precision)
+    baseline = recommended(plain, args.target_precision)
+    if baseline is not None:
+        print(f"cosine only: floor {baseline.threshold:.2f} meets precision {args.target_precision} "
+              f"with recall {baseline.recall:.3f}")  # fmt: skip
+    if chosen is None:
+        print(f"no floor reaches precision {args.target_precision} with the guard")
+    else:
+        print(f"recommended: guard on, cosine floor {chosen.threshold:.2f}: precision {chosen.precision:.3f}, "
+              f"recall {chosen.recall:.3f}, false-hit rate {chosen.false_hit_rate:.3f}")  # fmt: skip
+    if args.plot:
+        plot(plain, guarded, chosen, f"{args.file.name}: precision / recall by cosine floor", args.plot)
+        print(f"plot: {args.plot}")
+    if args.write and chosen is not None:
+        path = settings.policy_file_path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        current = json.loads(path.read_text()) if path.exists() else {}
+        current.setdefault(args.namespace, {})["similarity_threshold"] = chosen.threshold
+        current[args.namespace]["guard"] = True
+        path.write_text(json.dumps(current, indent=2) + "\n")
+        print(f"wrote similarity_threshold={chosen.threshold:.2f} for namespace {args.namespace!r} to {path}")
     return 0
 
 

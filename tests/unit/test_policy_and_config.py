@@ -23,6 +23,7 @@ def test_env_overrides_one_namespace_and_keeps_the_others(monkeypatch: pytest.Mo
     monkeypatch.setenv("LLMCACHE_QDRANT__COLLECTION", "answers")
     settings = Settings()
     assert settings.namespaces["faq"].ttl_seconds == 600
+    assert settings.namespaces["faq"].prompt_cache_ttl == seed_policies()["faq"].prompt_cache_ttl  # the rest kept
     assert settings.namespaces["legal"].similarity_threshold == 0.97
     assert settings.namespaces["news"] == seed_policies()["news"]
     assert settings.qdrant.collection == "answers"
@@ -44,3 +45,19 @@ def test_bad_policy_values_name_the_field(monkeypatch: pytest.MonkeyPatch) -> No
 def test_unknown_namespace_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError, match="'nope' has no policy"):
         Settings().policy("nope")
+
+
+def test_policy_file_sits_between_seed_and_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "policies.json").write_text('{"faq": {"similarity_threshold": 0.77}, "legal": {"semantic": false}}')
+    settings = Settings(data_dir=tmp_path)
+    assert settings.namespaces["faq"].similarity_threshold == 0.77
+    assert settings.namespaces["faq"].ttl_seconds == seed_policies()["faq"].ttl_seconds
+    assert settings.namespaces["legal"].semantic is False
+    monkeypatch.setenv("LLMCACHE_NAMESPACES__FAQ__SIMILARITY_THRESHOLD", "0.9")
+    assert Settings(data_dir=tmp_path).namespaces["faq"].similarity_threshold == 0.9
+
+
+def test_bad_policy_file_is_a_clear_error(tmp_path) -> None:
+    (tmp_path / "policies.json").write_text('{"faq": {"similarity_threshold": 7}}')
+    with pytest.raises(ConfigurationError, match="policies.json"):
+        Settings(data_dir=tmp_path)
