@@ -212,8 +212,9 @@ class LLMCache:
             if prepared.policy.guard and prepared.text is not None and entry.prompt_text is not None:
                 verdict = self._guard.verify(prepared.text, entry.prompt_text)
                 if not verdict.allowed:
+                    # the nearest live question differs in a specific: a farther one would be a worse match still
                     log.debug("semantic_candidate_guarded", entry_id=entry.entry_id, reasons=verdict.reasons)
-                    continue
+                    break
             hit = SemanticHit(entry=entry, similarity=candidate.score)
             break
         if stale:

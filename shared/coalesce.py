@@ -20,6 +20,7 @@ import numpy as np
 import redis
 
 from shared.embedding.base import Vectors
+from shared.guard.verifier import SpecificsGuard
 from shared.keyspace import Keyspace
 
 
@@ -40,8 +41,14 @@ class WaitOn:
 
 class InflightCoordinator:
     def __init__(
-        self, client: redis.Redis, keyspace: Keyspace, lock_seconds: float, mutex_seconds: float = 5.0
+        self,
+        client: redis.Redis,
+        keyspace: Keyspace,
+        lock_seconds: float,
+        mutex_seconds: float = 5.0,
+        guard: SpecificsGuard | None = None,
     ) -> None:
+        self._guard = guard
         self._redis = client
         self._keys = keyspace
         self._lock_ms = int(lock_seconds * 1000)
@@ -51,9 +58,15 @@ class InflightCoordinator:
         )
 
     def claim(
-        self, request_key: str, context_fp: str | None, vector: Vectors | None, threshold: float | None
+        self,
+        request_key: str,
+        context_fp: str | None,
+        vector: Vectors | None,
+        threshold: float | None,
+        text: str | None = None,
     ) -> Leadership | WaitOn:
-        """Become the leader for this request, or learn whom to wait for."""
+        """Become the leader for this request, or learn whom to wait for. With `text`, a semantically close job
+        in flight is waited for only when the false-hit guard would let its answer serve this one."""
         token = uuid.uuid4().hex
         if context_fp is None or vector is None or threshold is None:
             if self._redis.set(self._keys.inflight(request_key), token, nx=True, px=self._lock_ms):
@@ -65,19 +78,25 @@ class InflightCoordinator:
             blocking_timeout=self._mutex_seconds,
         )
         with mutex:
-            similar = self._similar_in_flight(context_fp, request_key, vector, threshold)
+            similar = self._similar_in_flight(context_fp, request_key, vector, threshold, text)
             if similar is not None:
                 return similar
             if not self._redis.set(self._keys.inflight(request_key), token, nx=True, px=self._lock_ms):
                 return WaitOn(request_key, None)
-            entry = {"vector": base64.b64encode(vector.astype("<f4").tobytes()).decode(), "since": time.time()}
+            entry = {
+                "vector": base64.b64encode(vector.astype("<f4").tobytes()).decode(),
+                "text": text,
+                "since": time.time(),
+            }
             pipe = self._redis.pipeline(transaction=True)
             pipe.hset(self._keys.inflight_context(context_fp), request_key, json.dumps(entry))
             pipe.pexpire(self._keys.inflight_context(context_fp), self._lock_ms)
             pipe.execute()
         return Leadership(request_key, token, context_fp)
 
-    def _similar_in_flight(self, context_fp: str, own_key: str, vector: Vectors, threshold: float) -> WaitOn | None:
+    def _similar_in_flight(
+        self, context_fp: str, own_key: str, vector: Vectors, threshold: float, text: str | None
+    ) -> WaitOn | None:
         registry = self._keys.inflight_context(context_fp)
         best: WaitOn | None = None
         stale: list[str] = []
@@ -88,13 +107,22 @@ class InflightCoordinator:
             if not self._redis.exists(self._keys.inflight(leader_key)):  # its leader died or finished
                 stale.append(leader_key)
                 continue
-            other = np.frombuffer(base64.b64decode(json.loads(raw)["vector"]), dtype="<f4")
+            registered = json.loads(raw)
+            other = np.frombuffer(base64.b64decode(registered["vector"]), dtype="<f4")
             similarity = float(np.dot(vector, other))
-            if similarity >= threshold and (best is None or similarity > (best.similarity or 0.0)):
-                best = WaitOn(leader_key, similarity)
+            if similarity < threshold or (best is not None and similarity <= (best.similarity or 0.0)):
+                continue
+            if not self._guard_allows(text, registered.get("text")):
+                continue
+            best = WaitOn(leader_key, similarity)
         if stale:
             self._redis.hdel(registry, *stale)
         return best
+
+    def _guard_allows(self, text: str | None, leader_text: str | None) -> bool:
+        if self._guard is None or text is None or leader_text is None:
+            return True
+        return self._guard.verify(text, leader_text).allowed
 
     def is_in_flight(self, request_key: str) -> bool:
         return bool(self._redis.exists(self._keys.inflight(request_key)))

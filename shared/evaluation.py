@@ -196,16 +196,14 @@ def sweep(table: Sequence[PairCandidates], thresholds: Sequence[float], guard: S
     for threshold in thresholds:
         correct = false = negative_false = 0
         for item, verdicts in zip(table, allowed, strict=True):
-            hit = next(
-                (
-                    text
-                    for (text, score), ok in zip(item.candidates, verdicts, strict=True)
-                    if score >= threshold and ok
-                ),
+            # the nearest candidate above the floor decides, as in the cache: a guarded one means no hit
+            nearest = next(
+                ((text, ok) for (text, score), ok in zip(item.candidates, verdicts, strict=True) if score >= threshold),
                 None,
             )
-            if hit is None:
+            if nearest is None or not nearest[1]:
                 continue
+            hit = nearest[0]
             if item.pair.label == 1 and hit == item.pair.a.strip():
                 correct += 1
             else:

@@ -16,6 +16,7 @@ from shared.cache import LLMCache
 from shared.coalesce import InflightCoordinator, Leadership, WaitOn
 from shared.errors import LLMCacheError, ProviderError, RetryableProviderError
 from shared.jobs import Job, JobError, JobResult, Outcome
+from shared.keys import semantic_text
 from shared.metrics import MetricsRecorder
 from shared.models import ExactHit, Miss, ProviderName, SemanticHit
 from shared.providers.base import Provider
@@ -89,8 +90,13 @@ class JobProcessor:
             miss = self._cache.miss_for(request)
         assert miss.request_key is not None
         threshold = self._cache.semantic_threshold(request, overrides.threshold) if looks_up else None
+        guarded = self._cache.policy(request.namespace).guard
         claim = self._coordinator.claim(
-            miss.request_key, miss.context_fp if threshold is not None else None, miss.embedding, threshold
+            miss.request_key,
+            miss.context_fp if threshold is not None else None,
+            miss.embedding,
+            threshold,
+            text=semantic_text(request) if guarded else None,
         )
         if isinstance(claim, WaitOn):
             return Deferred(claim, countdown=min(0.25 * 2**waits, 2.0))

@@ -10,6 +10,7 @@ import redis
 
 from shared.coalesce import InflightCoordinator
 from shared.config import Settings
+from shared.guard.verifier import SpecificsGuard
 from shared.keyspace import Keyspace
 from shared.metrics import MetricsRecorder, MetricsRollup
 from shared.pipeline import JobProcessor
@@ -53,7 +54,9 @@ class WorkerResources:
                 self._processor = JobProcessor(
                     runtime.cache,
                     build_providers(self.settings, client),
-                    InflightCoordinator(client, self.keyspace, self.settings.workers.inflight_lock_seconds),
+                    InflightCoordinator(
+                        client, self.keyspace, self.settings.workers.inflight_lock_seconds, guard=SpecificsGuard()
+                    ),
                     recorder=MetricsRecorder(client, self.keyspace),
                     linter=PromptLintReporter(),
                 )

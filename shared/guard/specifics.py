@@ -8,9 +8,11 @@ General English word lists, not tuned to any data set: a question about "monthly
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
+from typing import Any
 
 RIGHT_QUOTE = "\u2019"
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|\$?\d+(?:[.,]\d+)*%?")
@@ -25,86 +27,115 @@ def _words(text: str) -> frozenset[str]:
 
 
 NEGATIONS = _words("not no never without none nobody nothing neither nor unable")
-NUMBER_WORDS = {
-    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+NUMBER_WORDS = {  # "one" is left out: far more often a pronoun ("a new one") than a count
+    "zero": 0, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
     "ten": 10, "eleven": 11, "twelve": 12, "fifteen": 15, "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50,
-    "hundred": 100, "thousand": 1000, "single": 1, "double": 2, "twice": 2, "triple": 3, "half": 0.5,
-    "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "last": -1, "final": -1,
+    "hundred": 100, "thousand": 1000, "twice": 2, "triple": 3, "third": 3, "fourth": 4, "fifth": 5,
 }  # fmt: skip
 # each group: words that name different values of one dimension; two texts using different members disagree
+# each group: mutually exclusive values of one dimension; two texts naming different members disagree
 CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(
     _words(group)
     for group in (
         "today tomorrow yesterday tonight",
-        "daily weekly monthly yearly annually annual quarterly hourly biweekly",
+        "daily weekly monthly yearly quarterly hourly",
         "day week month year quarter hour minute",
-        "morning afternoon evening night midnight noon",
-        "weekday weekdays weekend weekends",
+        "morning afternoon evening night",
+        "weekday weekend",
         "monday tuesday wednesday thursday friday saturday sunday",
-        "january february march april may june july august september october november december",
-        "before after during",
-        "past future current previous next upcoming",
+        "january february march april june july august september october november december",
+        "before after",
+        "past future",
+        "previous next",
         "early late",
         "earlier later",
         "first last",
-        "new old existing",
+        "new old",
         "upgrade downgrade",
         "import export",
         "upload download",
-        "increase decrease reduce raise lower",
-        "add remove delete",
+        "increase decrease",
+        "raise lower",
+        "add remove",
+        "add delete",
+        "create delete",
         "enable disable",
         "activate deactivate",
-        "start stop pause resume",
+        "start stop",
+        "pause resume",
         "open close",
         "lock unlock",
         "buy sell",
         "send receive",
-        "accept reject decline",
-        "approve approved deny denied reject rejected decline declined",
+        "accept reject",
+        "accept decline",
+        "approve deny",
+        "approve reject",
+        "approved denied",
+        "approved rejected",
+        "approved declined",
         "include exclude",
+        "included excluded",
         "join leave",
         "subscribe unsubscribe",
         "login logout",
         "show hide",
         "allow block",
-        "mute unmute",
         "follow unfollow",
-        "archive restore unarchive",
-        "renew cancel terminate extend pause",
+        "archive restore",
+        "renew cancel",
+        "renew terminate",
+        "pause cancel",
         "refund charge",
-        "deposit withdraw withdrawal",
+        "refund replacement",
+        "refund repair",
+        "deposit withdraw",
         "credit debit",
         "incoming outgoing",
         "inbound outbound",
         "public private",
         "internal external",
-        "domestic international abroad",
+        "domestic international",
+        "domestic abroad",
         "personal business",
-        "min minimum max maximum",
-        "more less fewer",
+        "min max",
+        "minimum maximum",
+        "more less",
         "higher lower",
         "faster slower",
         "cheaper expensive",
         "online offline",
-        "mobile desktop web",
         "ios android",
         "free paid",
         "full partial",
         "single multiple",
         "earn spend",
         "win lose",
+        "success failure",
+        "succeed fail",
+        "succeeded failed",
+        "pass fail",
+        "passed failed",
+        "eligible ineligible excluded",
+        "insured uninsured",
+        "employed unemployed",
         "male female",
-        "adult child children",
+        "adult child",
     )
 )
+CONTRAST_WORDS = frozenset().union(*CONTRAST_GROUPS)
 SCOPE_WORDS = _words(
-    "all every everyone everybody entire whole team organization organisation company workspace family household "
-    "everything each both"
+    "all every each entire whole everyone everybody everything both multiple several across organization "
+    "organisation team workspace family household"
+)
+TIME_WORDS = _words(
+    "today tomorrow yesterday tonight daily weekly monthly yearly annually quarterly hourly weekday weekend "
+    "weekdays weekends monday tuesday wednesday thursday friday saturday sunday before after during last next "
+    "previous later earlier late early ago recent recently overdue deadline"
 )
 FOLLOW_UP = re.compile(
-    r"^(?:and|also|then|so|but|ok|okay)\b|^(?:what|how) about\b|^what if\b|^(?:does|do|is|was|will|would|can|could|"
-    r"should) (?:that|it|this|those|these|they|he|she)\b|^(?:that|it|this|those|these)\b|^same\b|\b(?:instead|too)\?$"
+    r"^(?:and|also|then|but)\b|^(?:what|how) about\b|^what if\b|^(?:does|do|will|would|can|could|should|is|was) "
+    r"(?:that|those|these)\b|^(?:that|those|these)\b|^same\b|\b(?:instead|too)\?$"
 )
 STOPWORDS = (
     _words(
@@ -113,7 +144,8 @@ STOPWORDS = (
         "must to of in on at by for with about as into through from up down out over under again further then once "
         "here there when where why how what which who whom whose all any both each few most other some such only own "
         "same so than too very just also and or but if because until while please hi hello hey thanks thank i'm "
-        "i've i'd i'll get got want need like know tell help way able"
+        "i've i'd i'll get got want need like know tell help way able reason process procedure step steps possible "
+        "whats something anything thing things exactly really actually kind sort ok okay still"
     )
     - NEGATIONS
     - SCOPE_WORDS
@@ -127,22 +159,40 @@ def normalise(text: str) -> str:
     return text
 
 
+_STEMMER_LOCK = threading.Lock()
+
+
 @cache
+def _english_stemmer() -> Any:
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
+@lru_cache(maxsize=200_000)
 def _stem(word: str) -> str:
-    for suffix in ("ing", "ed", "es", "s"):
-        if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+    """Snowball (Porter 2) stem: `assessed`, `assessment` -> `assess`. The stemmer keeps state: one at a time."""
+    with _STEMMER_LOCK:
+        return str(_english_stemmer().stemWord(word))
+
+
+NEGATING_PREFIXES = ("un", "non", "dis", "in", "im", "il", "ir", "de", "anti", "mis")
+SWAPPED_PREFIXES = (("in", "ex"), ("im", "ex"), ("up", "down"), ("in", "out"), ("over", "under"), ("pre", "post"))
+PIVOTS = _words("instead rather than before after vs versus over into from to then")
+NEAR_DUPLICATE_JACCARD = 0.5
 
 
 @dataclass(frozen=True)
 class Specifics:
     tokens: tuple[str, ...]
     content: frozenset[str]  # stemmed content words
+    content_sequence: tuple[str, ...]
+    possessives: frozenset[str]  # kept for inspection; a changed owner shows as a changed content word
     numbers: frozenset[float]
     negated: bool
     contrasts: tuple[frozenset[str], ...]  # for each contrast group, the members used
     scope: frozenset[str]
+    times: frozenset[str]
     entities: frozenset[str]
     follow_up: bool
 
@@ -174,17 +224,28 @@ def _entities(original: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def _singular(token: str) -> str:
+    if token not in CONTRAST_WORDS and token.endswith("s") and token[:-1] in CONTRAST_WORDS:
+        return token[:-1]
+    return token
+
+
 def extract(text: str) -> Specifics:
     normal = normalise(text)
     tokens = tuple(WORD.findall(normal))
     token_set = set(tokens)
+    sequence = tuple(_stem(t) for t in tokens if t not in STOPWORDS)
+    contrast_tokens = {_singular(t) for t in tokens}
     return Specifics(
         tokens=tokens,
-        content=frozenset(_stem(t) for t in tokens if t not in STOPWORDS),
+        content=frozenset(sequence),
+        content_sequence=sequence,
+        possessives=frozenset(t for t in tokens if t.endswith("'s") or t.endswith("s'")),
         numbers=_numbers(tokens),
         negated=bool(token_set & NEGATIONS),
-        contrasts=tuple(frozenset(group & token_set) for group in CONTRAST_GROUPS),
+        contrasts=tuple(frozenset(group & contrast_tokens) for group in CONTRAST_GROUPS),
         scope=frozenset(token_set & SCOPE_WORDS),
+        times=frozenset(contrast_tokens & TIME_WORDS),
         entities=_entities(text),
         follow_up=bool(FOLLOW_UP.search(normal.strip())),
     )
@@ -193,17 +254,54 @@ def extract(text: str) -> Specifics:
 def conflicts(query: Specifics, cached: Specifics) -> list[str]:
     """Why the two cannot share an answer (empty: no conflict found)."""
     reasons: list[str] = []
-    if query.numbers != cached.numbers and (query.numbers or cached.numbers):
+    if query.numbers != cached.numbers:  # a count, amount or date on one side only is a specific too
         reasons.append("number")
-    if query.negated != cached.negated:
-        reasons.append("negation")
     for mine, theirs in zip(query.contrasts, cached.contrasts, strict=True):
         if mine and theirs and mine != theirs:
             reasons.append("contrast:" + "/".join(sorted(mine ^ theirs)))
-    if query.scope != cached.scope and (query.scope - cached.scope or cached.scope - query.scope):
+    if bool(query.scope) != bool(cached.scope):
         reasons.append("scope")
+    if bool(query.times) != bool(cached.times):
+        reasons.append("time")
     if query.entities - cached.entities and cached.entities - query.entities:  # one name swapped for another
         reasons.append("entity")
     if query.follow_up and not cached.follow_up:
         reasons.append("follow-up")
+    reasons += _near_duplicate_conflicts(query, cached)
     return reasons
+
+
+def _polar_pair(first: str, second: str) -> bool:
+    """`insured`/`uninsured`, `block`/`unblock`, `included`/`excluded`, `upgrade`/`downgrade`, ..."""
+    for word, other in ((first, second), (second, first)):
+        if any(word == prefix + other for prefix in NEGATING_PREFIXES):
+            return True
+        for left, right in SWAPPED_PREFIXES:
+            if word.startswith(left) and other.startswith(right) and word[len(left) :] == other[len(right) :]:
+                return True
+    return False
+
+
+def _near_duplicate_conflicts(query: Specifics, cached: Specifics) -> list[str]:
+    """Two questions that share most of their content words but not all differ in a specific: a word swapped
+    (`excluded`/`eligible`, `repair`/`refund`), added (`my orders` / `my roommate's orders`) or reordered around a
+    relation (`repair instead of a refund` / `refund instead of a repair`). Reworded paraphrases share few words
+    and are left to the similarity score."""
+    union = query.content | cached.content
+    if not union:
+        return []
+    only_query = query.content - cached.content
+    only_cached = cached.content - query.content
+    if any(_polar_pair(a, b) for a in only_query for b in only_cached):
+        return ["polarity"]
+    jaccard = len(query.content & cached.content) / len(union)
+    if jaccard < NEAR_DUPLICATE_JACCARD:
+        return []
+    if only_query or only_cached:
+        return ["changed-specific"]
+    if query.negated != cached.negated:
+        return ["negation"]
+    pivoted = PIVOTS & (set(query.tokens) | set(cached.tokens))
+    if pivoted and query.content_sequence != cached.content_sequence:
+        return ["reordered"]
+    return []

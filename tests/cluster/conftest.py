@@ -94,7 +94,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         "LLMCACHE_PROVIDERS__ANTHROPIC_API_KEY": "emulator-key",
         "LLMCACHE_PROVIDERS__ANTHROPIC_BASE_URL": emulator.anthropic_base_url,
         "LLMCACHE_WORKERS__CONCURRENCY": "24",
+        # "para" tests coalescing mechanics on near-verbatim paraphrases: cosine only, no false-hit guard
         "LLMCACHE_NAMESPACES__PARA__SIMILARITY_THRESHOLD": "0.85",
+        "LLMCACHE_NAMESPACES__PARA__GUARD": "false",
         "LLMCACHE_NAMESPACES__SHORT__TTL_SECONDS": "1",
     }
     env = cluster_env(settings_env)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -47,7 +49,7 @@ def test_unknown_namespace_is_a_clear_error() -> None:
         Settings().policy("nope")
 
 
-def test_policy_file_sits_between_seed_and_environment(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_policy_file_sits_between_seed_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "policies.json").write_text('{"faq": {"similarity_threshold": 0.77}, "legal": {"semantic": false}}')
     settings = Settings(data_dir=tmp_path)
     assert settings.namespaces["faq"].similarity_threshold == 0.77
@@ -57,7 +59,7 @@ def test_policy_file_sits_between_seed_and_environment(tmp_path, monkeypatch: py
     assert Settings(data_dir=tmp_path).namespaces["faq"].similarity_threshold == 0.9
 
 
-def test_bad_policy_file_is_a_clear_error(tmp_path) -> None:
+def test_bad_policy_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "policies.json").write_text('{"faq": {"similarity_threshold": 7}}')
-    with pytest.raises(ConfigurationError, match="policies.json"):
+    with pytest.raises(ConfigurationError, match=r"policies\.json"):
         Settings(data_dir=tmp_path)
