@@ -51,6 +51,8 @@ CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(
         "earlier later",
         "first last",
         "new old",
+        "in out",
+        "on off",
         "upgrade downgrade",
         "import export",
         "upload download",
@@ -180,6 +182,7 @@ NEGATING_PREFIXES = ("un", "non", "dis", "in", "im", "il", "ir", "de", "anti", "
 SWAPPED_PREFIXES = (("in", "ex"), ("im", "ex"), ("up", "down"), ("in", "out"), ("over", "under"), ("pre", "post"))
 PIVOTS = _words("instead rather than before after vs versus over into from to then")
 NEAR_DUPLICATE_JACCARD = 0.5
+MAX_CHANGED_WORDS = 2
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,7 @@ def extract(text: str) -> Specifics:
     normal = normalise(text)
     tokens = tuple(WORD.findall(normal))
     token_set = set(tokens)
-    sequence = tuple(_stem(t) for t in tokens if t not in STOPWORDS)
+    sequence = tuple(_stem(t) for t in tokens if t not in STOPWORDS and t not in NEGATIONS)
     contrast_tokens = {_singular(t) for t in tokens}
     return Specifics(
         tokens=tokens,
@@ -297,10 +300,14 @@ def _near_duplicate_conflicts(query: Specifics, cached: Specifics) -> list[str]:
     jaccard = len(query.content & cached.content) / len(union)
     if jaccard < NEAR_DUPLICATE_JACCARD:
         return []
-    if only_query or only_cached:
-        return ["changed-specific"]
     if query.negated != cached.negated:
         return ["negation"]
+    if only_query or only_cached:
+        # one word swapped or added in an otherwise identical question changes what is asked; a rewording
+        # changes several words at once and is left to the similarity score
+        if len(only_query) + len(only_cached) <= MAX_CHANGED_WORDS:
+            return ["changed-specific"]
+        return []
     pivoted = PIVOTS & (set(query.tokens) | set(cached.tokens))
     if pivoted and query.content_sequence != cached.content_sequence:
         return ["reordered"]

@@ -28,8 +28,9 @@ def test_paraphrase_hit_rate_at_the_default_threshold(
             f"correct {report.correct_hits}, false {report.false_hits}, missed {report.misses}"
         )
     assert report.n == 999
-    # measured 0.795 recall / 0.952 precision at 0.88 when written; these floors catch a broken embedder or index
-    assert report.recall >= 0.70
+    # measured 0.673 recall / 0.948 precision (guard on, floor 0.66) when written; the guard trades recall on
+    # one-word rewordings for precision (docs/quality.md). These floors catch a broken embedder, index or guard.
+    assert report.recall >= 0.60
     assert report.precision >= 0.90
 
 

@@ -1,0 +1,76 @@
+"""`llmcache eval pairs` and `llmcache tune pairs` on a small labelled file, through the real cache core."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from workers.cli import main
+
+PAIRS = [
+    ("How do I reset my password?", "I forgot my password, how can I change it?", 1, "paraphrase"),
+    ("How do I cancel my subscription?", "What are the steps to end my subscription?", 1, "paraphrase"),
+    ("Where can I download my invoices?", "How can I get copies of my past invoices?", 1, "paraphrase"),
+    ("Can I call the API with a key?", "Can I call the API without a key?", 0, "negation"),
+    ("How do I upgrade my plan?", "How do I downgrade my plan?", 0, "action"),
+    ("Is the Gold plan refundable?", "Is the Silver plan refundable?", 0, "entity"),
+    ("Can I get a refund within 30 days?", "Can I get a refund within 60 days?", 0, "number"),
+    ("How much is the plan billed monthly?", "How much is the plan billed yearly?", 0, "time"),
+]
+
+
+@pytest.fixture
+def pairs_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pairs.jsonl"
+    path.write_text("".join(json.dumps({"a": a, "b": b, "label": y, "kind": k}) + "\n" for a, b, y, k in PAIRS))
+    return path
+
+
+@pytest.fixture
+def cli_env(monkeypatch: pytest.MonkeyPatch, redis_url: str, key_prefix: str, tmp_path: Path) -> None:
+    monkeypatch.setenv("LLMCACHE_REDIS_URL", redis_url)
+    monkeypatch.setenv("LLMCACHE_KEY_PREFIX", key_prefix)
+    monkeypatch.setenv("LLMCACHE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("QDRANT_URL", raising=False)
+
+
+def test_eval_pairs_json_with_and_without_the_guard(
+    pairs_file: Path, cli_env: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["eval", "pairs", str(pairs_file), "--json"]) == 0
+    guarded = json.loads(capsys.readouterr().out)
+    assert guarded["n"] == 8 and guarded["positives"] == 3
+    assert guarded["false_hits"] == 0 and guarded["precision"] == 1.0  # every changed specific is caught
+    assert guarded["recall"] >= 2 / 3
+    assert main(["eval", "pairs", str(pairs_file), "--json", "--no-guard", "--threshold", "0.66"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert plain["false_hits"] >= 4  # cosine alone serves the negation, action, entity, number and time swaps
+    assert {"precision", "recall"} <= plain.keys()
+
+
+def test_eval_pairs_table_and_bad_file(pairs_file: Path, cli_env: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", "pairs", str(pairs_file)]) == 0
+    out = capsys.readouterr().out
+    assert "precision 1.000" in out and "negation" in out and "us per candidate" in out
+    bad = pairs_file.with_name("bad.jsonl")
+    bad.write_text('{"a": "x", "b": "y", "label": 1}\n{"a": "x", "label": 0}\n')
+    assert main(["eval", "pairs", str(bad)]) == 2
+    assert "bad.jsonl:2: b" in capsys.readouterr().err
+    assert main(["eval", "pairs", str(pairs_file.with_name("missing.jsonl"))]) == 2
+
+
+def test_tune_pairs_recommends_plots_and_writes_the_policy(
+    pairs_file: Path, cli_env: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plot = tmp_path / "curve.png"
+    assert main(["tune", "pairs", str(pairs_file), "--namespace", "faq", "--plot", str(plot), "--write"]) == 0
+    out = capsys.readouterr().out
+    assert "recommended: guard on, cosine floor" in out
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    written = json.loads((tmp_path / "data" / "policies.json").read_text())
+    assert written["faq"]["guard"] is True and 0.5 <= written["faq"]["similarity_threshold"] <= 0.99
+    from shared.config import load_settings
+
+    assert load_settings().policy("faq").similarity_threshold == written["faq"]["similarity_threshold"]
