@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import anthropic
 from anthropic.types import Message as AnthropicMessage
 
-from shared.config import RateLimit, RetrySettings
-from shared.errors import InvalidRequestError, RetryableProviderError
+from shared.errors import InvalidRequestError
 from shared.models import CacheRequest, Completion, ProviderName, Usage
-from shared.providers.base import split_sdk_params
-from shared.providers.pricing import PricingTable
+from shared.providers.base import CallPolicy, split_sdk_params
 from shared.providers.prompt_cache import AnthropicPrompt, PromptCacheTTL, plan_anthropic_breakpoints
-from shared.providers.ratelimit import SharedRateLimiter
 from shared.providers.retry import call_with_retries
-from shared.providers.sdk_errors import translate
+from shared.providers.sdk_errors import sdk_call
 from shared.providers.tokens import count_content_tokens
 
 
 class AnthropicProvider:
-    def __init__(
-        self,
-        client: anthropic.Anthropic,
-        pricing: PricingTable,
-        retry: RetrySettings,
-        *,
-        limiter: SharedRateLimiter | None = None,
-        limits: Mapping[str, RateLimit] | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
+    def __init__(self, client: anthropic.Anthropic, policy: CallPolicy) -> None:
         self._client = client
-        self._pricing = pricing
-        self._retry = retry
-        self._limiter = limiter
-        self._limits = dict(limits or {})
-        self._clock = clock
+        self._policy = policy
+        self._pricing = policy.pricing
 
     @property
     def name(self) -> ProviderName:
@@ -89,21 +71,13 @@ class AnthropicProvider:
             + count_content_tokens(kwargs.get("tools"))
             + int(kwargs["max_tokens"])
         )
-        started = self._clock()
-        response = call_with_retries(self._retry, lambda: self._attempt(request.model, kwargs, estimate))
-        return self._completion(request.model, response, prompt_cache_ttl, (self._clock() - started) * 1000)
+        started = self._policy.clock()
+        response = call_with_retries(self._policy.retry, lambda: self._attempt(request.model, kwargs, estimate))
+        return self._completion(request.model, response, prompt_cache_ttl, (self._policy.clock() - started) * 1000)
 
     def _attempt(self, model: str, kwargs: dict[str, Any], estimate: int) -> AnthropicMessage:
-        if self._limiter is not None:
-            limit = self._limits.get(model) or self._limits.get("*")
-            if limit is not None:
-                self._limiter.acquire("anthropic", model, limit, estimate)
-        try:
-            response: AnthropicMessage = self._client.messages.create(**kwargs)
-        except anthropic.AnthropicError as error:
-            raise translate("anthropic", error) from error
-        except json.JSONDecodeError as error:  # the SDK parses the body itself and lets this through
-            raise RetryableProviderError("anthropic", f"malformed response body: {error}") from error
+        self._policy.wait_for_capacity("anthropic", model, estimate)
+        response: AnthropicMessage = sdk_call("anthropic", lambda: self._client.messages.create(**kwargs))
         return response
 
     def _completion(self, model: str, response: AnthropicMessage, ttl: PromptCacheTTL, latency_ms: float) -> Completion:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from shared.config import RateLimit, RetrySettings
 from shared.models import CacheRequest, Completion, ProviderName
+from shared.providers.pricing import PricingTable
 from shared.providers.prompt_cache import PromptCacheTTL
+from shared.providers.ratelimit import SharedRateLimiter
 
 
 @runtime_checkable
@@ -19,6 +24,24 @@ class Provider(Protocol):
         """Call the provider (with retries and the shared rate limit) and return the answer with exact usage and
         cost. Raises RetryableProviderError once retries are exhausted, PermanentProviderError at once."""
         ...
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """What both SDK adapters share: pricing, retries and the rate limit every worker shares."""
+
+    pricing: PricingTable
+    retry: RetrySettings
+    limiter: SharedRateLimiter | None = None
+    limits: Mapping[str, RateLimit] = field(default_factory=dict)  # model (or "*") -> limit
+    clock: Callable[[], float] = time.perf_counter
+
+    def wait_for_capacity(self, provider: str, model: str, tokens: int) -> None:
+        if self.limiter is None:
+            return
+        limit = self.limits.get(model) or self.limits.get("*")
+        if limit is not None:
+            self.limiter.acquire(provider, model, limit, tokens)
 
 
 def split_sdk_params(create: Callable[..., Any], params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:

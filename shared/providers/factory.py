@@ -10,7 +10,7 @@ from shared.config import Settings
 from shared.keyspace import Keyspace
 from shared.models import ProviderName
 from shared.providers.anthropic_provider import AnthropicProvider
-from shared.providers.base import Provider
+from shared.providers.base import CallPolicy, Provider
 from shared.providers.openai_provider import OpenAIProvider
 from shared.providers.pricing import PricingTable
 from shared.providers.ratelimit import SharedRateLimiter
@@ -35,9 +35,9 @@ def build_providers(settings: Settings, client: redis.Redis) -> dict[ProviderNam
     )
     return {
         "openai": OpenAIProvider(
-            openai_client, pricing, config.retry, limiter=limiter, limits=config.limits_for("openai")
+            openai_client, CallPolicy(pricing, config.retry, limiter, config.limits_for("openai"))
         ),
         "anthropic": AnthropicProvider(
-            anthropic_client, pricing, config.retry, limiter=limiter, limits=config.limits_for("anthropic")
+            anthropic_client, CallPolicy(pricing, config.retry, limiter, config.limits_for("anthropic"))
         ),
     }

@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-import json
-import time
-from collections.abc import Callable, Mapping
 from typing import Any
 
 import openai
 import structlog
 from openai.types.chat import ChatCompletion
 
-from shared.config import RateLimit, RetrySettings
-from shared.errors import InvalidRequestError, RetryableProviderError
+from shared.errors import InvalidRequestError
 from shared.models import CacheRequest, Completion, ProviderName, Usage
-from shared.providers.base import max_output_tokens, split_sdk_params
-from shared.providers.pricing import PricingTable
+from shared.providers.base import CallPolicy, max_output_tokens, split_sdk_params
 from shared.providers.prompt_cache import PromptCacheTTL, openai_prompt_cache_key
-from shared.providers.ratelimit import SharedRateLimiter
 from shared.providers.retry import call_with_retries
-from shared.providers.sdk_errors import translate
+from shared.providers.sdk_errors import sdk_call
 from shared.providers.tokens import count_content_tokens
 
 log = structlog.get_logger("llmcache.providers.openai")
 
 
 class OpenAIProvider:
-    def __init__(
-        self,
-        client: openai.OpenAI,
-        pricing: PricingTable,
-        retry: RetrySettings,
-        *,
-        limiter: SharedRateLimiter | None = None,
-        limits: Mapping[str, RateLimit] | None = None,
-        clock: Callable[[], float] = time.perf_counter,
-    ) -> None:
+    def __init__(self, client: openai.OpenAI, policy: CallPolicy) -> None:
         self._client = client
-        self._pricing = pricing
-        self._retry = retry
-        self._limiter = limiter
-        self._limits = dict(limits or {})
-        self._clock = clock
+        self._policy = policy
+        self._pricing = policy.pricing
 
     @property
     def name(self) -> ProviderName:
@@ -68,21 +50,13 @@ class OpenAIProvider:
         self._pricing.price(request.model)  # unknown model: fail before spending anything unaccounted
         kwargs = self.build_kwargs(request)
         estimate = count_content_tokens(kwargs["messages"]) + max_output_tokens(request.params)
-        started = self._clock()
-        response = call_with_retries(self._retry, lambda: self._attempt(request.model, kwargs, estimate))
-        return self._completion(request.model, response, (self._clock() - started) * 1000)
+        started = self._policy.clock()
+        response = call_with_retries(self._policy.retry, lambda: self._attempt(request.model, kwargs, estimate))
+        return self._completion(request.model, response, (self._policy.clock() - started) * 1000)
 
     def _attempt(self, model: str, kwargs: dict[str, Any], estimate: int) -> ChatCompletion:
-        if self._limiter is not None:
-            limit = self._limits.get(model) or self._limits.get("*")
-            if limit is not None:
-                self._limiter.acquire("openai", model, limit, estimate)
-        try:
-            response: ChatCompletion = self._client.chat.completions.create(**kwargs)
-        except openai.OpenAIError as error:
-            raise translate("openai", error) from error
-        except json.JSONDecodeError as error:  # the SDK parses the body itself and lets this through
-            raise RetryableProviderError("openai", f"malformed response body: {error}") from error
+        self._policy.wait_for_capacity("openai", model, estimate)
+        response: ChatCompletion = sdk_call("openai", lambda: self._client.chat.completions.create(**kwargs))
         return response
 
     def _completion(self, model: str, response: ChatCompletion, latency_ms: float) -> Completion:

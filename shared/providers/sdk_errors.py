@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import email.utils
+import json
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import anthropic
 import openai
@@ -67,3 +68,16 @@ def translate(provider: str, error: Exception) -> ProviderError:
     if isinstance(error, openai.APIResponseValidationError | anthropic.APIResponseValidationError):
         return RetryableProviderError(provider, f"malformed response: {error}")
     return PermanentProviderError(provider, f"{type(error).__name__}: {error}")
+
+
+T = TypeVar("T")
+
+
+def sdk_call(provider: str, call: Callable[[], T]) -> T:
+    """Run one SDK request; every SDK failure comes out as a retryable or permanent ProviderError."""
+    try:
+        return call()
+    except (openai.OpenAIError, anthropic.AnthropicError) as error:
+        raise translate(provider, error) from error
+    except json.JSONDecodeError as error:  # the SDKs parse the body themselves and let this through
+        raise RetryableProviderError(provider, f"malformed response body: {error}") from error
