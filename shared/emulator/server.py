@@ -96,6 +96,13 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+def _required_model(body: dict[str, Any], message: str) -> str:
+    model = body.get("model")
+    if not isinstance(model, str) or not model:
+        raise EmulatedError(400, message, "model")
+    return model
+
+
 def _last_user_text(messages: list[dict[str, Any]]) -> str:
     for message in reversed(messages):
         if message.get("role") == "user":
@@ -104,9 +111,7 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 
 def _openai_completion(state: EmulatorState, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise EmulatedError(400, "you must provide a model parameter", "model")
+    model = _required_model(body, "you must provide a model parameter")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise EmulatedError(
@@ -173,9 +178,7 @@ def _openai_completion(state: EmulatorState, body: dict[str, Any]) -> tuple[dict
 
 
 def _openai_embeddings(state: EmulatorState, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise EmulatedError(400, "you must provide a model parameter", "model")
+    model = _required_model(body, "you must provide a model parameter")
     raw = body.get("input")
     inputs = [raw] if isinstance(raw, str) else raw
     if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
@@ -226,9 +229,7 @@ def _anthropic_blocks(body: dict[str, Any]) -> list[Block]:
 
 
 def _anthropic_message(state: EmulatorState, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise EmulatedError(400, "model: Field required")
+    model = _required_model(body, "model: Field required")
     if not isinstance(body.get("max_tokens"), int):
         raise EmulatedError(400, "max_tokens: Field required")
     messages = body.get("messages")
