@@ -16,8 +16,8 @@ from typing import Any
 
 RIGHT_QUOTE = "\u2019"
 WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|\$?\d+(?:[.,]\d+)*%?")
-CONTRACTIONS = {
-    "n't": " not", "can't": "can not", "cannot": "can not", "won't": "will not", "shan't": "shall not",
+CONTRACTIONS = {  # irregular forms first: "can't" must not become "ca not"
+    "can't": "can not", "cannot": "can not", "won't": "will not", "shan't": "shall not", "n't": " not",
     "'re": " are", "'ve": " have", "'ll": " will", "'d": " would", "'m": " am",
 }  # fmt: skip
 

@@ -1,0 +1,53 @@
+"""The false-hit guard's specifics check, on pairs written for this test (not from the dev files)."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.guard.specifics import extract
+from shared.guard.verifier import SpecificsGuard
+
+GUARD = SpecificsGuard()
+
+
+@pytest.mark.parametrize(
+    ("query", "cached", "reason"),
+    [
+        ("Can I export reports without an admin role?", "Can I export reports with an admin role?", "negation"),
+        ("How do I return 3 items?", "How do I return 2 items?", "number"),
+        ("Is the Platinum tier covered?", "Is the Bronze tier covered?", "entity"),
+        ("How do I import contacts?", "How do I export contacts?", "contrast"),
+        ("Is the fee charged weekly?", "Is the fee charged monthly?", "contrast"),
+        ("Can I get a credit instead of a voucher?", "Can I get a voucher instead of a credit?", "reordered"),
+        ("Why was my parcel declined at customs?", "Why was my parcel accepted at customs?", "changed-specific"),
+        ("How do I share a folder with my entire team?", "How do I share a folder?", "scope"),
+        ("What if I miss the payment date?", "When is the payment date?", "follow-up"),
+        ("Is this device insured?", "Is this device uninsured?", "polarity"),
+        ("Can I pay before the invoice is issued?", "How do I pay an invoice?", "time"),
+    ],
+)
+def test_changed_specifics_are_refused(query: str, cached: str, reason: str) -> None:
+    verdict = GUARD.verify(query, cached)
+    assert not verdict.allowed
+    assert any(r.startswith(reason) for r in verdict.reasons), verdict.reasons
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("I forgot my password, how can I change it?", "How do I reset my password?"),
+        ("What are the steps to end my subscription?", "How do I cancel my subscription?"),
+        ("How can I cancel the subscription?", "How do I cancel my subscription?"),
+        ("Why can't I log in?", "Why am I unable to log in?"),
+        ("Where can I get copies of my past invoices?", "Where do I download old invoices?"),
+    ],
+)
+def test_rewordings_pass(query: str, cached: str) -> None:
+    verdict = GUARD.verify(query, cached)
+    assert verdict.allowed, verdict.reasons
+
+
+def test_contractions_and_stems_normalise() -> None:
+    assert "not" not in extract("Why can't I pay?").content  # negation is tracked apart from content words
+    assert extract("Why can't I pay?").negated
+    assert extract("claims assessed").content == extract("claim assessment").content == {"claim", "assess"}
