@@ -107,13 +107,6 @@ class LLMCache:
         """The keys of a request without looking anything up (for jobs that skip the cache)."""
         return self._miss(self._prepare(request), "cache-skipped")
 
-    def semantic_threshold(self, request: CacheRequest, override: float | None = None) -> float | None:
-        """The threshold a semantic match of this request would use; None when semantic matching cannot apply."""
-        prepared = self._prepare(request)
-        if not prepared.semantic_allowed:
-            return None
-        return prepared.policy.similarity_threshold if override is None else override
-
     def lookup(
         self, request: CacheRequest, *, threshold: float | None = None, embedding: Vectors | None = None
     ) -> LookupResult:

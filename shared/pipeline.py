@@ -89,8 +89,11 @@ class JobProcessor:
         else:
             miss = self._cache.miss_for(request)
         assert miss.request_key is not None
-        threshold = self._cache.semantic_threshold(request, overrides.threshold) if looks_up else None
-        guarded = self._cache.policy(request.namespace).guard
+        policy = self._cache.policy(request.namespace)
+        # the lookup embedded the question only where semantic matching applies: no vector, no semantic wait
+        semantic = looks_up and miss.embedding is not None and miss.context_fp is not None
+        threshold = (overrides.threshold or policy.similarity_threshold) if semantic else None
+        guarded = policy.guard
         claim = self._coordinator.claim(
             miss.request_key,
             miss.context_fp if threshold is not None else None,
