@@ -92,7 +92,8 @@ class JobProcessor:
         policy = self._cache.policy(request.namespace)
         # the lookup embedded the question only where semantic matching applies: no vector, no semantic wait
         semantic = looks_up and miss.embedding is not None and miss.context_fp is not None
-        threshold = (overrides.threshold or policy.similarity_threshold) if semantic else None
+        floor = policy.similarity_threshold if overrides.threshold is None else overrides.threshold
+        threshold = floor if semantic else None
         guarded = policy.guard
         claim = self._coordinator.claim(
             miss.request_key,
