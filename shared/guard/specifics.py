@@ -190,7 +190,6 @@ class Specifics:
     tokens: tuple[str, ...]
     content: frozenset[str]  # stemmed content words
     content_sequence: tuple[str, ...]
-    possessives: frozenset[str]  # kept for inspection; a changed owner shows as a changed content word
     numbers: frozenset[float]
     negated: bool
     contrasts: tuple[frozenset[str], ...]  # for each contrast group, the members used
@@ -243,7 +242,6 @@ def extract(text: str) -> Specifics:
         tokens=tokens,
         content=frozenset(sequence),
         content_sequence=sequence,
-        possessives=frozenset(t for t in tokens if t.endswith("'s") or t.endswith("s'")),
         numbers=_numbers(tokens),
         negated=bool(token_set & NEGATIONS),
         contrasts=tuple(frozenset(group & contrast_tokens) for group in CONTRAST_GROUPS),
