@@ -43,14 +43,9 @@ def register_tasks(app: Celery, settings: Settings) -> WorkerResources:
         try:
             outcome = resources.processor.process(parsed, waits=waits)
             if isinstance(outcome, Deferred):
-                if waits >= max_waits:  # the leader's lock would have expired long ago: take over
-                    outcome = resources.processor.process(
-                        parsed.model_copy(update={"overrides": JobOverrides(no_cache=False)}), waits=waits
-                    )
-                    if isinstance(outcome, Deferred):
-                        raise RuntimeError(f"job {parsed.job_id} waited {waits} times on an in-flight leader")
-                else:
-                    raise self.retry(kwargs={"job": job, "waits": waits + 1}, countdown=outcome.countdown)
+                if waits >= max_waits:  # a dead leader's lock expires well before this: something else holds it
+                    raise RuntimeError(f"job {parsed.job_id} waited {waits} times on an in-flight leader")
+                raise self.retry(kwargs={"job": job, "waits": waits + 1}, countdown=outcome.countdown)
             return outcome.model_dump(mode="json")
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "custom_id")
