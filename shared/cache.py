@@ -101,6 +101,21 @@ class LLMCache:
         resolved = version or self._versions.current(request.namespace, policy.prompt_version)
         return _Prepared(policy, compute_keys(request, resolved, policy.user_scoped), semantic_text(request))
 
+    def _prepare_many(
+        self, requests: Sequence[CacheRequest], versions: Sequence[str | None] | None = None
+    ) -> list[_Prepared]:
+        """`_prepare` for a batch, reading each namespace's current version from Redis once, not once a request."""
+        current: dict[str, str] = {}
+        prepared = []
+        for index, request in enumerate(requests):
+            version = versions[index] if versions is not None else None
+            if version is None:
+                if request.namespace not in current:
+                    current[request.namespace] = self.current_version(request.namespace)
+                version = current[request.namespace]
+            prepared.append(self._prepare(request, version=version))
+        return prepared
+
     # -- lookup ----------------------------------------------------------------------------------------------
 
     def miss_for(self, request: CacheRequest) -> Miss:
@@ -133,7 +148,7 @@ class LLMCache:
     def lookup_many(self, requests: Sequence[CacheRequest], *, threshold: float | None = None) -> list[LookupResult]:
         """Like `lookup` for each request, with one batched embedding and one batched vector search."""
         now = self._clock()
-        prepared = [self._prepare(r) for r in requests]
+        prepared = self._prepare_many(requests)
         results: list[LookupResult | None] = [None] * len(requests)
         pending: list[int] = []
         for i, item in enumerate(prepared):
@@ -170,7 +185,7 @@ class LLMCache:
     ) -> list[list[tuple[CacheEntry, float]]]:
         """Live same-context neighbours above `floor`, best first, before the guard: for evaluation and tuning."""
         now = self._clock()
-        prepared = [self._prepare(r) for r in requests]
+        prepared = self._prepare_many(requests)
         usable = [i for i, p in enumerate(prepared) if p.semantic_allowed]
         out: list[list[tuple[CacheEntry, float]]] = [[] for _ in requests]
         if not usable:
@@ -257,9 +272,9 @@ class LLMCache:
         outcomes: list[StoreOutcome] = []
         bodies: list[tuple[CacheEntry, int]] = []
         to_index: list[tuple[CacheEntry, str, Vectors | None]] = []
-        for item in items:
+        known = [item.miss.version if item.miss is not None else None for item in items]
+        for item, prepared in zip(items, self._prepare_many([i.request for i in items], known), strict=True):
             miss = item.miss
-            prepared = self._prepare(item.request, version=miss.version if miss is not None else None)
             verdict = judge(item.completion, prepared.policy)
             if not verdict.allowed:
                 outcomes.append(StoreOutcome(stored=False, reason=verdict.reason))
