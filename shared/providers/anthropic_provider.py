@@ -20,7 +20,6 @@ class AnthropicProvider:
     def __init__(self, client: anthropic.Anthropic, policy: CallPolicy) -> None:
         self._client = client
         self._policy = policy
-        self._pricing = policy.pricing
 
     @property
     def name(self) -> ProviderName:
@@ -42,7 +41,7 @@ class AnthropicProvider:
             tools,
             request.system,
             messages,
-            self._pricing.price(request.model).min_cacheable_tokens,
+            self._policy.pricing.price(request.model).min_cacheable_tokens,
             prompt_cache_ttl,
         )
 
@@ -97,7 +96,7 @@ class AnthropicProvider:
             cache_write_5m_tokens=write_5m,
             cache_write_1h_tokens=write_1h,
         )
-        cost = self._pricing.cost(model, normalised)
+        cost = self._policy.pricing.cost(model, normalised)
         return Completion(
             provider="anthropic",
             model=response.model or model,

@@ -6,6 +6,7 @@ import inspect
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
 from shared.config import RateLimit, RetrySettings
@@ -44,9 +45,15 @@ class CallPolicy:
             self.limiter.acquire(provider, model, limit, tokens)
 
 
+@cache
+def _parameter_names(function: Callable[..., Any]) -> frozenset[str]:
+    """Read once per SDK method (bound methods are new objects on every access: key on the function)."""
+    return frozenset(inspect.signature(function).parameters)
+
+
 def split_sdk_params(create: Callable[..., Any], params: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Parameters the SDK method knows go as keyword arguments; any other goes in `extra_body`, verbatim."""
-    known = set(inspect.signature(create).parameters)
+    known = _parameter_names(getattr(create, "__func__", create))
     direct = {k: v for k, v in params.items() if k in known}
     extra = {k: v for k, v in params.items() if k not in known}
     return direct, extra

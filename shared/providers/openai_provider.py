@@ -23,7 +23,6 @@ class OpenAIProvider:
     def __init__(self, client: openai.OpenAI, policy: CallPolicy) -> None:
         self._client = client
         self._policy = policy
-        self._pricing = policy.pricing
 
     @property
     def name(self) -> ProviderName:
@@ -47,7 +46,7 @@ class OpenAIProvider:
     def complete(self, request: CacheRequest, *, prompt_cache_ttl: PromptCacheTTL = "5m") -> Completion:
         if request.provider != "openai":
             raise InvalidRequestError("provider", f"OpenAIProvider got a request for {request.provider!r}")
-        self._pricing.price(request.model)  # unknown model: fail before spending anything unaccounted
+        self._policy.pricing.price(request.model)  # unknown model: fail before spending anything unaccounted
         kwargs = self.build_kwargs(request)
         estimate = count_content_tokens(kwargs["messages"]) + max_output_tokens(request.params)
         started = self._policy.clock()
@@ -75,7 +74,7 @@ class OpenAIProvider:
             cache_read_tokens=cached,
             cache_write_5m_tokens=written,
         )
-        cost = self._pricing.cost(model, normalised)
+        cost = self._policy.pricing.cost(model, normalised)
         return Completion(
             provider="openai",
             model=response.model or model,
