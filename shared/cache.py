@@ -17,7 +17,7 @@ import structlog
 from shared.cacheability import judge
 from shared.embedding.base import Embedder, Vectors
 from shared.errors import ConfigurationError, InvalidRequestError
-from shared.guard.verifier import SpecificsGuard
+from shared.guard.verifier import FalseHitGuard
 from shared.index.base import NO_USER, Candidate, IndexPoint, PointPayload, PointSelector, VectorIndex
 from shared.keys import RequestKeys, compute_keys, semantic_text
 from shared.models import (
@@ -64,6 +64,12 @@ class _Prepared:
         return PointSelector(context_fp=self.keys.context_fp, expires_after=now.timestamp())
 
 
+@dataclass(frozen=True)
+class Neighbours:
+    query_vector: Vectors | None
+    found: list[tuple[CacheEntry, Candidate]]
+
+
 class LLMCache:
     def __init__(
         self,
@@ -73,10 +79,10 @@ class LLMCache:
         versions: VersionRegistry,
         index: VectorIndex,
         embedder: Embedder,
-        guard: SpecificsGuard | None = None,
+        guard: FalseHitGuard | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._guard = guard if guard is not None else SpecificsGuard()
+        self._guard = guard if guard is not None else FalseHitGuard()
         self._policies = policies
         self._store = store
         self._versions = versions
@@ -143,7 +149,7 @@ class LLMCache:
             prepared.policy.similarity_threshold if threshold is None else threshold,
             prepared.policy.semantic_candidates,
         )
-        return self._first_live(prepared, candidates, now) or self._miss(prepared, "no-semantic-match", vector)
+        return self._first_live(prepared, candidates, now, vector) or self._miss(prepared, "no-semantic-match", vector)
 
     def lookup_many(self, requests: Sequence[CacheRequest], *, threshold: float | None = None) -> list[LookupResult]:
         """Like `lookup` for each request, with one batched embedding and one batched vector search."""
@@ -175,26 +181,24 @@ class LLMCache:
                 )
                 for position, candidates in zip(positions, found, strict=True):
                     i = pending[position]
-                    results[i] = self._first_live(prepared[i], candidates, now) or self._miss(
+                    results[i] = self._first_live(prepared[i], candidates, now, vectors[position]) or self._miss(
                         prepared[i], "no-semantic-match", vectors[position]
                     )
         return [r for r in results if r is not None]
 
-    def candidates_many(
-        self, requests: Sequence[CacheRequest], floor: float, limit: int
-    ) -> list[list[tuple[CacheEntry, float]]]:
+    def candidates_many(self, requests: Sequence[CacheRequest], floor: float, limit: int) -> list[Neighbours]:
         """Live same-context neighbours above `floor`, best first, before the guard: for evaluation and tuning."""
         now = self._clock()
         prepared = self._prepare_many(requests)
         usable = [i for i, p in enumerate(prepared) if p.semantic_allowed]
-        out: list[list[tuple[CacheEntry, float]]] = [[] for _ in requests]
+        out = [Neighbours(None, []) for _ in requests]
         if not usable:
             return out
         vectors = self._embedder.embed_batch([prepared[i].text or "" for i in usable])
         found = self._index.search_batch(vectors, [prepared[i].selector(now) for i in usable], floor, limit)
-        for i, candidates in zip(usable, found, strict=True):
+        for i, vector, candidates in zip(usable, vectors, found, strict=True):
             bodies = self._store.get_many([c.entry_id for c in candidates])
-            out[i] = [(e, c.score) for c, e in zip(candidates, bodies, strict=True) if e is not None]
+            out[i] = Neighbours(vector, [(e, c) for c, e in zip(candidates, bodies, strict=True) if e is not None])
         return out
 
     def _exact(self, prepared: _Prepared, now: datetime) -> ExactHit | None:
@@ -203,7 +207,9 @@ class LLMCache:
             return None
         return ExactHit(entry=entry)
 
-    def _first_live(self, prepared: _Prepared, candidates: Sequence[Candidate], now: datetime) -> SemanticHit | None:
+    def _first_live(
+        self, prepared: _Prepared, candidates: Sequence[Candidate], now: datetime, vector: Vectors
+    ) -> SemanticHit | None:
         if not candidates:
             return None
         bodies = self._store.get_many([c.entry_id for c in candidates])
@@ -218,10 +224,21 @@ class LLMCache:
                 log.warning("semantic_candidate_context_mismatch", entry_id=entry.entry_id)
                 continue
             if prepared.policy.guard and prepared.text is not None and entry.prompt_text is not None:
-                verdict = self._guard.verify(prepared.text, entry.prompt_text)
+                verdict = self._guard.verify(
+                    prepared.text,
+                    entry.prompt_text,
+                    query_vector=vector,
+                    cached_vector=candidate.vector,
+                    thresholds=prepared.policy.verifier_thresholds(),
+                )
                 if not verdict.allowed:
                     # the nearest live question differs in a specific: a farther one would be a worse match still
-                    log.debug("semantic_candidate_guarded", entry_id=entry.entry_id, reasons=verdict.reasons)
+                    log.debug(
+                        "semantic_candidate_guarded",
+                        entry_id=entry.entry_id,
+                        reasons=verdict.reasons,
+                        verifier_score=verdict.score,
+                    )
                     break
             hit = SemanticHit(entry=entry, similarity=candidate.score)
             break

@@ -20,7 +20,7 @@ import numpy as np
 import redis
 
 from shared.embedding.base import Vectors
-from shared.guard.verifier import SpecificsGuard
+from shared.guard.verifier import FalseHitGuard, VerifierThresholds
 from shared.keyspace import Keyspace
 
 
@@ -46,7 +46,7 @@ class InflightCoordinator:
         keyspace: Keyspace,
         lock_seconds: float,
         mutex_seconds: float = 5.0,
-        guard: SpecificsGuard | None = None,
+        guard: FalseHitGuard | None = None,
     ) -> None:
         self._guard = guard
         self._redis = client
@@ -63,10 +63,13 @@ class InflightCoordinator:
         context_fp: str | None,
         vector: Vectors | None,
         threshold: float | None,
+        *,
         text: str | None = None,
+        verifier: VerifierThresholds | None = None,
     ) -> Leadership | WaitOn:
         """Become the leader for this request, or learn whom to wait for. With `text`, a semantically close job
-        in flight is waited for only when the false-hit guard would let its answer serve this one."""
+        in flight is waited for only when the false-hit guard (with its learned stage under `verifier`) would let
+        its answer serve this one."""
         token = uuid.uuid4().hex
         if context_fp is None or vector is None or threshold is None:
             if self._redis.set(self._keys.inflight(request_key), token, nx=True, px=self._lock_ms):
@@ -78,7 +81,7 @@ class InflightCoordinator:
             blocking_timeout=self._mutex_seconds,
         )
         with mutex:
-            similar = self._similar_in_flight(context_fp, request_key, vector, threshold, text)
+            similar = self._similar_in_flight(context_fp, request_key, vector, threshold, text=text, verifier=verifier)
             if similar is not None:
                 return similar
             if not self._redis.set(self._keys.inflight(request_key), token, nx=True, px=self._lock_ms):
@@ -95,7 +98,14 @@ class InflightCoordinator:
         return Leadership(request_key, token, context_fp)
 
     def _similar_in_flight(
-        self, context_fp: str, own_key: str, vector: Vectors, threshold: float, text: str | None
+        self,
+        context_fp: str,
+        own_key: str,
+        vector: Vectors,
+        threshold: float,
+        *,
+        text: str | None,
+        verifier: VerifierThresholds | None,
     ) -> WaitOn | None:
         registry = self._keys.inflight_context(context_fp)
         best: WaitOn | None = None
@@ -112,17 +122,28 @@ class InflightCoordinator:
             similarity = float(np.dot(vector, other))
             if similarity < threshold or (best is not None and similarity <= (best.similarity or 0.0)):
                 continue
-            if not self._guard_allows(text, registered.get("text")):
+            if not self._guard_allows(text, registered.get("text"), vector, other, verifier=verifier):
                 continue
             best = WaitOn(leader_key, similarity)
         if stale:
             self._redis.hdel(registry, *stale)
         return best
 
-    def _guard_allows(self, text: str | None, leader_text: str | None) -> bool:
+    def _guard_allows(
+        self,
+        text: str | None,
+        leader_text: str | None,
+        vector: Vectors,
+        leader_vector: Vectors,
+        *,
+        verifier: VerifierThresholds | None,
+    ) -> bool:
         if self._guard is None or text is None or leader_text is None:
             return True
-        return self._guard.verify(text, leader_text).allowed
+        verdict = self._guard.verify(
+            text, leader_text, query_vector=vector, cached_vector=leader_vector, thresholds=verifier
+        )
+        return verdict.allowed
 
     def is_in_flight(self, request_key: str) -> bool:
         return bool(self._redis.exists(self._keys.inflight(request_key)))

@@ -9,12 +9,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shared.cache import LLMCache, StoreItem
+from shared.embedding.base import Vectors
 from shared.errors import InvalidRequestError
-from shared.guard.verifier import SpecificsGuard
+from shared.guard.verifier import FalseHitGuard, Verdict, VerifierThresholds, decide
 from shared.models import CacheRequest, Completion, Message, Miss, Scope
 
 CHUNK = 256
@@ -41,6 +43,9 @@ class PairsReport(BaseModel):
     negatives: int
     correct_hits: int
     false_hits: int
+    # false hits that served the answer cached for the very same text (stored as another pair's `a`): the
+    # protocol counts them false, though no cache could or should miss them
+    false_hits_identical_text: int
     misses: int
     precision: float
     recall: float
@@ -103,7 +108,7 @@ def evaluate_pairs(
 ) -> PairsReport:
     _store_originals(cache, pairs, namespace, tenant)
 
-    correct = false = missed = 0
+    correct = false = missed = identical = 0
     by_kind: dict[str, KindStats] = {}
     started = time.perf_counter()
     for start in range(0, len(pairs), CHUNK):
@@ -121,6 +126,7 @@ def evaluate_pairs(
             else:
                 false += 1
                 stats.false_hits += 1
+                identical += result.entry.prompt_text == pair.b.strip()
     elapsed_ms = (time.perf_counter() - started) * 1000
     positives = sum(p.label == 1 for p in pairs)
     negatives = len(pairs) - positives
@@ -131,6 +137,7 @@ def evaluate_pairs(
         negatives=negatives,
         correct_hits=correct,
         false_hits=false,
+        false_hits_identical_text=identical,
         misses=missed,
         precision=correct / (correct + false) if correct + false else 1.0,
         recall=correct / positives if positives else 0.0,
@@ -141,20 +148,62 @@ def evaluate_pairs(
 
 
 @dataclass(frozen=True)
+class Neighbour:
+    text: str  # the cached prompt
+    cosine: float
+    vector: Vectors | None
+
+
+@dataclass(frozen=True)
 class PairCandidates:
     pair: Pair
-    candidates: list[tuple[str, float]]  # (cached prompt text, cosine), best first
+    query_vector: Vectors | None
+    candidates: list[Neighbour]  # best first
+
+
+GuardMode = Literal["cosine", "rules", "rules+verifier"]
+
+
+class Setting(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    floor: float
+    mode: GuardMode
+    veto_below: float | None = None
+    rescue_above: float | None = None
+
+    def thresholds(self) -> VerifierThresholds | None:
+        if self.mode != "rules+verifier" or self.veto_below is None or self.rescue_above is None:
+            return None
+        return VerifierThresholds(veto_below=self.veto_below, rescue_above=self.rescue_above)
 
 
 class SweepRow(BaseModel):
-    threshold: float
-    guard: bool
+    setting: Setting
     precision: float
     recall: float
     false_hit_rate: float
     hits: int
     correct_hits: int
     false_hits: int
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One candidate, judged once by the rules and scored once by the verifier, for any setting to reuse."""
+
+    cosine: float
+    identical: bool
+    ruled: Verdict
+    verifier_score: float | None
+
+    def allowed(self, setting: Setting) -> bool:
+        if self.identical or setting.mode == "cosine":
+            return True
+        thresholds = setting.thresholds()
+        if thresholds is None or self.verifier_score is None:
+            return self.ruled.allowed
+        return decide(self.ruled, self.verifier_score, thresholds).allowed
 
 
 def collect_candidates(
@@ -174,56 +223,64 @@ def collect_candidates(
     for start in range(0, len(pairs), CHUNK):
         batch = pairs[start : start + CHUNK]
         found = cache.candidates_many([_request(p.b, namespace, tenant) for p in batch], floor, limit)
-        for pair, candidates in zip(batch, found, strict=True):
-            texts = [(entry.prompt_text or "", score) for entry, score in candidates]
+        for pair, neighbours in zip(batch, found, strict=True):
+            candidates = [
+                Neighbour(entry.prompt_text or "", candidate.score, candidate.vector)
+                for entry, candidate in neighbours.found
+            ]
             if pair.b.strip() in stored:  # the exact lookup answers before any vector search
-                texts = [(pair.b.strip(), 1.0)]
-            table.append(PairCandidates(pair, texts))
+                candidates = [Neighbour(pair.b.strip(), 1.0, neighbours.query_vector)]
+            table.append(PairCandidates(pair, neighbours.query_vector, candidates))
     return table
 
 
-def sweep(table: Sequence[PairCandidates], thresholds: Sequence[float], guard: SpecificsGuard | None) -> list[SweepRow]:
+def judge(table: Sequence[PairCandidates], guard: FalseHitGuard, *, verifier: bool = True) -> list[list[Judged]]:
+    judged: list[list[Judged]] = []
+    for item in table:
+        query = item.pair.b.strip()
+        row = []
+        for candidate in item.candidates:
+            identical = candidate.text == query
+            ruled = guard.rules.verify(query, candidate.text)
+            score = None
+            scorable = item.query_vector is not None and candidate.vector is not None
+            if verifier and scorable and not identical and not ruled.hard_conflict:
+                assert item.query_vector is not None and candidate.vector is not None
+                score = guard.score(query, candidate.text, item.query_vector, candidate.vector, ruled)
+            row.append(Judged(candidate.cosine, identical, ruled, score))
+        judged.append(row)
+    return judged
+
+
+def score_setting(table: Sequence[PairCandidates], judged: Sequence[Sequence[Judged]], setting: Setting) -> SweepRow:
     positives = sum(item.pair.label == 1 for item in table)
     negatives = len(table) - positives
-    allowed: list[list[bool]] = [
-        [
-            guard is None or score == 1.0 or guard.verify(item.pair.b.strip(), text).allowed
-            for text, score in item.candidates
-        ]
-        for item in table
-    ]
-    rows = []
-    for threshold in thresholds:
-        correct = false = negative_false = 0
-        for item, verdicts in zip(table, allowed, strict=True):
-            # the nearest candidate above the floor decides, as in the cache: a guarded one means no hit
-            nearest = next(
-                ((text, ok) for (text, score), ok in zip(item.candidates, verdicts, strict=True) if score >= threshold),
-                None,
-            )
-            if nearest is None or not nearest[1]:
-                continue
-            hit = nearest[0]
-            if item.pair.label == 1 and hit == item.pair.a.strip():
-                correct += 1
-            else:
-                false += 1
-                negative_false += item.pair.label == 0
-        rows.append(
-            SweepRow(
-                threshold=round(threshold, 4),
-                guard=guard is not None,
-                precision=correct / (correct + false) if correct + false else 1.0,
-                recall=correct / positives if positives else 0.0,
-                false_hit_rate=negative_false / negatives if negatives else 0.0,
-                hits=correct + false,
-                correct_hits=correct,
-                false_hits=false,
-            )
+    correct = false = negative_false = 0
+    for item, row in zip(table, judged, strict=True):
+        # the nearest candidate above the floor decides, as in the cache: a guarded one means no hit
+        nearest = next(
+            ((c, j) for c, j in zip(item.candidates, row, strict=True) if j.cosine >= setting.floor),
+            None,
         )
-    return rows
+        if nearest is None or not nearest[1].allowed(setting):
+            continue
+        if item.pair.label == 1 and nearest[0].text == item.pair.a.strip():
+            correct += 1
+        else:
+            false += 1
+            negative_false += item.pair.label == 0
+    return SweepRow(
+        setting=setting,
+        precision=correct / (correct + false) if correct + false else 1.0,
+        recall=correct / positives if positives else 0.0,
+        false_hit_rate=negative_false / negatives if negatives else 0.0,
+        hits=correct + false,
+        correct_hits=correct,
+        false_hits=false,
+    )
 
 
 def recommend(rows: Sequence[SweepRow], target_precision: float) -> SweepRow | None:
+    """The setting meeting the target precision with the most recall; on a tie, the stricter one."""
     meeting = [r for r in rows if r.precision >= target_precision and r.hits > 0]
-    return max(meeting, key=lambda r: (r.recall, -r.threshold)) if meeting else None
+    return max(meeting, key=lambda r: (r.recall, r.setting.floor, r.setting.veto_below or 0.0)) if meeting else None

@@ -101,6 +101,7 @@ class JobProcessor:
             miss.embedding,
             threshold,
             text=semantic_text(request) if guarded else None,
+            verifier=policy.verifier_thresholds(),
         )
         if isinstance(claim, WaitOn):
             return Deferred(claim, countdown=min(0.25 * 2**waits, 2.0))

@@ -6,6 +6,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.guard.verifier import VerifierThresholds
+
 HOUR = 3600
 DAY = 24 * HOUR
 
@@ -18,6 +20,12 @@ class NamespacePolicy(BaseModel):
     # docs/quality.md: with the guard, 0.60-0.70 keeps FAQ precision above 0.9; without it no floor does)
     similarity_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.66
     guard: bool = True
+    # the guard's second stage, the learned pair verifier (shared/guard/learned.py): a candidate the rules let
+    # through is vetoed below `verifier_veto_below`; one with a single swapped word is served from
+    # `verifier_rescue_above` up (docs/quality.md has the sweep behind both defaults)
+    verifier: bool = True
+    verifier_veto_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    verifier_rescue_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
     semantic: bool = True
     user_scoped: bool = False
     never_store: bool = False
@@ -26,6 +34,11 @@ class NamespacePolicy(BaseModel):
     semantic_candidates: Annotated[int, Field(ge=1, le=50)] = 4
     # provider prompt-cache TTL (Anthropic): 1h costs 2x to write, pays off when reuse is spread over > 5 minutes
     prompt_cache_ttl: Literal["5m", "1h"] = "5m"
+
+    def verifier_thresholds(self) -> VerifierThresholds | None:
+        if not (self.guard and self.verifier):
+            return None
+        return VerifierThresholds(veto_below=self.verifier_veto_below, rescue_above=self.verifier_rescue_above)
 
 
 def seed_policies() -> dict[str, NamespacePolicy]:

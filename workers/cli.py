@@ -115,6 +115,15 @@ def _tool_commands(commands: Any) -> None:
     sweep.add_argument("--plot", type=Path, help="write the precision/recall curves as a PNG")
     sweep.add_argument("--write", action="store_true", help="write the recommended floor into the policy file")
 
+    train = commands.add_parser("train", help="train a model the cache ships").add_subparsers(
+        dest="train_command", required=True
+    )
+    verifier = train.add_parser("verifier", help="fit the guard's learned pair verifier on labelled pairs")
+    verifier.add_argument("file", type=Path, help="JSONL or JSONL.gz with a, b, label (e.g. qqp_pairs_train)")
+    verifier.add_argument("--out", type=Path, help="model folder (default: the shipped one, shared/guard/data)")
+    verifier.add_argument("--rounds", type=int, default=600, help="boosting rounds")
+    verifier.add_argument("--seed", type=int, default=0)
+
     lint = commands.add_parser("lint-prompt", help="flag per-request content in a prompt's cacheable prefix")
     lint.add_argument("file", type=Path, help="a system prompt (text) or a request / batch file (JSON or JSONL)")
 
@@ -138,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "demo": _demo, "worker": _worker, "beat": _beat, "metrics": _metrics, "batch": _batch, "stats": _stats,
         "purge": _purge, "invalidate": _invalidate, "warm": _warm, "emulator": _emulator,
-        "lint-prompt": _lint_prompt_command, "kv-estimate": _kv_estimate, "eval": _eval, "tune": _tune,
+        "lint-prompt": _lint_prompt_command, "kv-estimate": _kv_estimate, "eval": _eval, "tune": _tune, "train": _train,
     }  # fmt: skip
     try:
         return int(handlers[args.command](args))
@@ -399,41 +408,93 @@ def _eval(args: argparse.Namespace) -> int:
 
 def _tune(args: argparse.Namespace) -> int:
     from shared.errors import LLMCacheError
-    from workers.quality import plot, recommended, tune_pairs
+    from shared.evaluation import GuardMode
+    from workers.quality import plot, tune_pairs
 
     if not _pairs_file_ok(args.file, "tune pairs"):
         return 2
     settings = _settings()
+    target = args.target_precision
     try:
-        plain, guarded = tune_pairs(settings, args.file, args.namespace)
+        result = tune_pairs(settings, args.file, args.namespace, target)
     except LLMCacheError as error:
         print(f"tune pairs: {error}", file=sys.stderr)
         return 2
-    print(f"{'floor':>6} | {'cosine only: P':>14} {'R':>6} {'FHR':>6} | {'with guard: P':>14} {'R':>6} {'FHR':>6}")
-    for a, b in zip(plain, guarded, strict=True):
-        print(f"{a.threshold:>6.2f} | {a.precision:>14.3f} {a.recall:>6.3f} {a.false_hit_rate:>6.3f} | "
-              f"{b.precision:>14.3f} {b.recall:>6.3f} {b.false_hit_rate:>6.3f}")  # fmt: skip
-    chosen = recommended(guarded, args.target_precision)
-    baseline = recommended(plain, args.target_precision)
+    modes: tuple[GuardMode, ...] = ("cosine", "rules", "rules+verifier")
+    print(f"{'floor':>6} | " + " | ".join(f"{mode + ': P':>18} {'R':>6} {'FHR':>6}" for mode in modes))
+    for rows in zip(*(result.by_floor[mode] for mode in modes), strict=True):
+        cells = " | ".join(f"{r.precision:>18.3f} {r.recall:>6.3f} {r.false_hit_rate:>6.3f}" for r in rows)
+        print(f"{rows[0].setting.floor:>6.2f} | {cells}")
+    baseline, chosen = result.cosine_best, result.chosen
     if baseline is not None:
-        print(f"cosine only: floor {baseline.threshold:.2f} meets precision {args.target_precision} "
+        print(f"cosine only: floor {baseline.setting.floor:.2f} meets precision {target} "
               f"with recall {baseline.recall:.3f}")  # fmt: skip
-    if chosen is None:
-        print(f"no floor reaches precision {args.target_precision} with the guard")
     else:
-        print(f"recommended: guard on, cosine floor {chosen.threshold:.2f}: precision {chosen.precision:.3f}, "
-              f"recall {chosen.recall:.3f}, false-hit rate {chosen.false_hit_rate:.3f}")  # fmt: skip
+        print(f"cosine only: no floor reaches precision {target}")
+    if chosen is None:
+        best = max(result.grid, key=lambda r: (r.precision, r.recall))
+        print(f"no setting reaches precision {target} with the guard; the most precise: floor "
+              f"{best.setting.floor:.2f}, veto below {best.setting.veto_below}: precision {best.precision:.3f}, "
+              f"recall {best.recall:.3f}")  # fmt: skip
+    else:
+        print(f"recommended: guard on, cosine floor {chosen.setting.floor:.2f}, verifier veto below "
+              f"{chosen.setting.veto_below}: precision {chosen.precision:.3f}, recall {chosen.recall:.3f}, "
+              f"false-hit rate {chosen.false_hit_rate:.3f}")  # fmt: skip
     if args.plot:
-        plot(plain, guarded, chosen, f"{args.file.name}: precision / recall by cosine floor", args.plot)
+        plot(result, f"{args.file.name}: precision / recall by cosine floor", args.plot)
         print(f"plot: {args.plot}")
     if args.write and chosen is not None:
         path = settings.policy_file_path
         path.parent.mkdir(parents=True, exist_ok=True)
         current = json.loads(path.read_text()) if path.exists() else {}
-        current.setdefault(args.namespace, {})["similarity_threshold"] = chosen.threshold
-        current[args.namespace]["guard"] = True
+        written = {
+            "similarity_threshold": chosen.setting.floor,
+            "guard": True,
+            "verifier": True,
+            "verifier_veto_below": chosen.setting.veto_below,
+        }
+        current.setdefault(args.namespace, {}).update(written)
         path.write_text(json.dumps(current, indent=2) + "\n")
-        print(f"wrote similarity_threshold={chosen.threshold:.2f} for namespace {args.namespace!r} to {path}")
+        print(f"wrote {written} for namespace {args.namespace!r} to {path}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from shared.embedding.minilm import MiniLMEmbedder
+    from shared.errors import LLMCacheError
+    from shared.evaluation import load_pairs
+    from shared.guard.learned import DATA_DIR
+    from shared.guard.training import train_verifier
+
+    if not _pairs_file_ok(args.file, "train verifier"):
+        return 2
+    try:
+        pairs = load_pairs(args.file)
+    except LLMCacheError as error:
+        print(f"train verifier: {error}", file=sys.stderr)
+        return 2
+    if len({p.label for p in pairs}) < 2:
+        print(f"train verifier: {args.file} needs pairs of both labels", file=sys.stderr)
+        return 2
+    with tqdm(desc="embedding", unit="text") as bar:
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        card = train_verifier(
+            pairs,
+            MiniLMEmbedder(batch_size=128),
+            args.out or DATA_DIR,
+            training_file=args.file.name,
+            rounds=args.rounds,
+            seed=args.seed,
+            progress=progress,
+        )
+    print(f"trained on {card.training_pairs} pairs ({card.positives} positives), {card.boosting_rounds} rounds; "
+          f"model sha256 {card.model_sha256[:16]}... in {args.out or DATA_DIR}")  # fmt: skip
     return 0
 
 

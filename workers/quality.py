@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,19 +17,24 @@ import redis
 
 from shared.config import Settings
 from shared.evaluation import (
+    GuardMode,
+    Pair,
     PairsReport,
+    Setting,
     SweepRow,
     collect_candidates,
     evaluate_pairs,
+    judge,
     load_pairs,
     recommend,
-    sweep,
+    score_setting,
 )
-from shared.guard.verifier import SpecificsGuard
+from shared.guard.verifier import FalseHitGuard, VerifierThresholds
 from shared.policy import NamespacePolicy
 from shared.runtime import CacheRuntime, build_runtime
 
-THRESHOLDS = [round(x, 2) for x in np.arange(0.50, 1.0, 0.01)]
+FLOORS = [round(x, 2) for x in np.arange(0.50, 1.0, 0.01)]
+VETOES = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 
 
 @contextmanager
@@ -57,43 +63,81 @@ def scratch_runtime(
 def eval_pairs(
     settings: Settings, path: Path, namespace: str, threshold: float | None, guard: bool
 ) -> tuple[PairsReport, float]:
-    """The report, and the guard's mean latency per verified candidate in microseconds."""
+    """The report, and the guard's mean cost per verified candidate in microseconds (rules and verifier)."""
     pairs = load_pairs(path)
     base = settings.policy(namespace)
     policy = base.model_copy(update={"guard": guard} | ({"similarity_threshold": threshold} if threshold else {}))
     with scratch_runtime(settings, namespace, policy) as runtime:
         report = evaluate_pairs(runtime.cache, pairs, namespace=namespace)
-    checker = SpecificsGuard()
+    return report, guard_cost_us(pairs, policy)
+
+
+def guard_cost_us(pairs: list[Pair], policy: NamespacePolicy) -> float:
+    """Timed on the file's own texts; random unit vectors cost the verifier exactly what real ones do."""
+    checker = FalseHitGuard()
+    thresholds = policy.verifier_thresholds() or VerifierThresholds(veto_below=0.0, rescue_above=1.0)
     sample = pairs[:2000]
+    vectors = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    checker.verify("warm up", "warm-up", query_vector=vectors[0], cached_vector=vectors[1], thresholds=thresholds)
     started = time.perf_counter()
     for pair in sample:
-        checker.verify(pair.b, pair.a + " ")  # the trailing space defeats the identical-text shortcut
-    guard_us = (time.perf_counter() - started) / max(len(sample), 1) * 1e6
-    return report, guard_us
+        # the trailing space defeats the identical-text shortcut
+        checker.verify(pair.b, pair.a + " ", query_vector=vectors[0], cached_vector=vectors[1], thresholds=thresholds)
+    return (time.perf_counter() - started) / max(len(sample), 1) * 1e6
 
 
-def tune_pairs(settings: Settings, path: Path, namespace: str) -> tuple[list[SweepRow], list[SweepRow]]:
-    """Rows without and with the guard, one per cosine floor in THRESHOLDS."""
+@dataclass(frozen=True)
+class TuneResult:
+    by_floor: dict[GuardMode, list[SweepRow]]  # the namespace's verifier thresholds in the verifier curve
+    grid: list[SweepRow]  # every floor and veto threshold, with the guard's both stages
+    chosen: SweepRow | None
+    cosine_best: SweepRow | None
+
+
+def tune_pairs(settings: Settings, path: Path, namespace: str, target_precision: float) -> TuneResult:
     pairs = load_pairs(path)
+    policy = settings.policy(namespace)
     with scratch_runtime(settings, namespace) as runtime:
-        table = collect_candidates(runtime.cache, pairs, namespace=namespace, floor=min(THRESHOLDS), limit=8)
-    return sweep(table, THRESHOLDS, None), sweep(table, THRESHOLDS, SpecificsGuard())
+        table = collect_candidates(runtime.cache, pairs, namespace=namespace, floor=min(FLOORS), limit=8)
+    judged = judge(table, FalseHitGuard())
+    rescue = policy.verifier_rescue_above
+
+    def row(floor: float, mode: GuardMode, veto: float | None = None) -> SweepRow:
+        setting = Setting(floor=floor, mode=mode, veto_below=veto, rescue_above=rescue if veto is not None else None)
+        return score_setting(table, judged, setting)
+
+    by_floor: dict[GuardMode, list[SweepRow]] = {
+        "cosine": [row(f, "cosine") for f in FLOORS],
+        "rules": [row(f, "rules") for f in FLOORS],
+        "rules+verifier": [row(f, "rules+verifier", policy.verifier_veto_below) for f in FLOORS],
+    }
+    grid = [row(f, "rules+verifier", v) for f in FLOORS for v in VETOES]
+    return TuneResult(
+        by_floor, grid, recommend(grid, target_precision), recommend(by_floor["cosine"], target_precision)
+    )
 
 
-def plot(
-    rows_plain: list[SweepRow], rows_guard: list[SweepRow], chosen: SweepRow | None, title: str, out: Path
-) -> None:
+def plot(result: TuneResult, title: str, out: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(7, 5), dpi=110)
-    for rows, label, style in ((rows_plain, "cosine only", "--"), (rows_guard, "cosine + guard", "-")):
+    curves: tuple[tuple[GuardMode, str, str], ...] = (
+        ("cosine", "cosine only", ":"),
+        ("rules", "cosine + rules", "--"),
+        ("rules+verifier", "cosine + rules + verifier", "-"),
+    )
+    for mode, label, style in curves:
+        rows = result.by_floor[mode]
         axis.plot([r.recall for r in rows], [r.precision for r in rows], style, marker=".", label=label)
+    chosen = result.chosen
     if chosen is not None:
         axis.scatter([chosen.recall], [chosen.precision], s=140, facecolors="none", edgecolors="red", linewidths=2,
-                     label=f"chosen: floor {chosen.threshold:.2f}", zorder=5)  # fmt: skip
+                     label=f"chosen: floor {chosen.setting.floor:.2f}, veto {chosen.setting.veto_below}",
+                     zorder=5)  # fmt: skip
     axis.set_xlabel("recall on positives")
     axis.set_ylabel("precision of hits")
     axis.set_xlim(0, 1)
@@ -105,7 +149,3 @@ def plot(
     out.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(out)
     plt.close(figure)
-
-
-def recommended(rows: list[SweepRow], target: float) -> SweepRow | None:
-    return recommend(rows, target)

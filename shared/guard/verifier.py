@@ -1,18 +1,42 @@
-"""The guard after the nearest-neighbour search: a candidate is served only when its cosine clears the namespace
-floor and no specific conflicts (number, negation, time/action contrast, scope, named entity, follow-up)."""
+"""The guard after the nearest-neighbour search, in two stages.
+
+1. Rules (`shared.guard.specifics`): a number, negation, time/action contrast, scope, named entity, polarity or
+   follow-up that differs between the two questions is a hard conflict: the candidate is never served. A question
+   that repeats the other with one or two content words swapped is a soft conflict: `refund`/`repair` changes what
+   is asked, `lost`/`forgotten` does not, and rules cannot tell the two apart.
+2. The learned verifier (`shared.guard.learned`), when the policy enables it and both vectors are known: it vetoes a
+   rule-clean candidate scoring below `veto_below` (a different question on the same topic) and lets a soft conflict
+   through only when it scores at least `rescue_above`.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
 
+from shared.embedding.base import Vectors
+from shared.guard.features import pair_features
+from shared.guard.learned import LearnedVerifier
 from shared.guard.specifics import Specifics, conflicts, extract
+
+SOFT_CONFLICTS = frozenset({"changed-specific"})
 
 
 @dataclass(frozen=True)
 class Verdict:
     allowed: bool
     reasons: tuple[str, ...]
+    score: float | None = None  # the learned verifier's, when it ran
+
+    @property
+    def hard_conflict(self) -> bool:
+        return any(reason not in SOFT_CONFLICTS for reason in self.reasons)
+
+
+@dataclass(frozen=True)
+class VerifierThresholds:
+    veto_below: float
+    rescue_above: float
 
 
 @lru_cache(maxsize=65_536)
@@ -21,10 +45,52 @@ def _specifics(text: str) -> Specifics:
 
 
 class SpecificsGuard:
-    """Stateless and thread-safe; extraction of a text's specifics is memoised."""
+    """The rules alone. Stateless and thread-safe; extraction of a text's specifics is memoised."""
 
     def verify(self, query_text: str, cached_text: str) -> Verdict:
         if query_text == cached_text:
             return Verdict(True, ())
         reasons = conflicts(_specifics(query_text), _specifics(cached_text))
         return Verdict(not reasons, tuple(reasons))
+
+
+class FalseHitGuard:
+    """Rules, then the learned verifier where thresholds and both vectors are given. Thread-safe."""
+
+    def __init__(self, rules: SpecificsGuard | None = None, verifier: LearnedVerifier | None = None) -> None:
+        self.rules = rules or SpecificsGuard()
+        self.verifier = verifier or LearnedVerifier()
+
+    def verify(
+        self,
+        query_text: str,
+        cached_text: str,
+        *,
+        query_vector: Vectors | None = None,
+        cached_vector: Vectors | None = None,
+        thresholds: VerifierThresholds | None = None,
+    ) -> Verdict:
+        ruled = self.rules.verify(query_text, cached_text)
+        if query_text == cached_text or ruled.hard_conflict:
+            return ruled
+        if thresholds is None or query_vector is None or cached_vector is None:
+            return ruled
+        score = self.score(query_text, cached_text, query_vector, cached_vector, ruled)
+        return decide(ruled, score, thresholds)
+
+    def score(
+        self, query_text: str, cached_text: str, query_vector: Vectors, cached_vector: Vectors, ruled: Verdict
+    ) -> float:
+        row = pair_features(query_text, cached_text, query_vector, cached_vector, ruled.allowed)
+        return float(self.verifier.score(row)[0])
+
+
+def decide(ruled: Verdict, score: float, thresholds: VerifierThresholds) -> Verdict:
+    """The second stage's decision on a candidate the rules did not reject outright."""
+    if ruled.hard_conflict:
+        return ruled
+    if ruled.reasons:
+        allowed = score >= thresholds.rescue_above
+        return Verdict(allowed, () if allowed else ruled.reasons, score)
+    allowed = score >= thresholds.veto_below
+    return Verdict(allowed, () if allowed else ("verifier",), score)

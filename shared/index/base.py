@@ -52,6 +52,7 @@ class IndexPoint:
 class Candidate:
     entry_id: str
     score: float
+    vector: Vectors | None = None  # the stored point's vector, for the guard's learned verifier
 
 
 @dataclass(frozen=True)

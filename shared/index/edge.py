@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import qdrant_edge as qe
 
 from shared.embedding.base import Vectors
@@ -100,12 +101,15 @@ class EdgeVectorIndex:
             filter=_filter(selector),
             score_threshold=threshold,
             with_payload=["entry_id"],
-            with_vector=False,
+            with_vector=True,
         )
 
     @staticmethod
     def _candidates(scored: Sequence[Any]) -> list[Candidate]:
-        return [Candidate(entry_id=str(p.payload["entry_id"]), score=float(p.score)) for p in scored]
+        return [
+            Candidate(entry_id=str(p.payload["entry_id"]), score=float(p.score), vector=_vector(p.vector))
+            for p in scored
+        ]
 
     def search(self, vector: Vectors, selector: PointSelector, threshold: float, limit: int) -> list[Candidate]:
         return self._candidates(self.shard.query(self._request(vector, selector, threshold, limit)))
@@ -145,3 +149,10 @@ class EdgeVectorIndex:
             self._shard.flush()
             self._shard.close()
             self._shard = None
+
+
+def _vector(raw: Any) -> Vectors | None:
+    """Edge returns the point's vector as a list, or keyed by vector name."""
+    if isinstance(raw, dict):
+        raw = next(iter(raw.values()), None)
+    return None if raw is None else np.asarray(raw, dtype=np.float32)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from qdrant_client import QdrantClient, models
 
 from shared.embedding.base import Vectors
@@ -88,7 +89,10 @@ class ServerVectorIndex:
 
     @staticmethod
     def _candidates(scored: Sequence[models.ScoredPoint]) -> list[Candidate]:
-        return [Candidate(entry_id=str((p.payload or {})["entry_id"]), score=float(p.score)) for p in scored]
+        return [
+            Candidate(entry_id=str((p.payload or {})["entry_id"]), score=float(p.score), vector=_vector(p.vector))
+            for p in scored
+        ]
 
     def search(self, vector: Vectors, selector: PointSelector, threshold: float, limit: int) -> list[Candidate]:
         response = self._client.query_points(
@@ -98,6 +102,7 @@ class ServerVectorIndex:
             score_threshold=threshold,
             limit=limit,
             with_payload=["entry_id"],
+            with_vectors=True,
         )
         return self._candidates(response.points)
 
@@ -113,6 +118,7 @@ class ServerVectorIndex:
                 score_threshold=threshold,
                 limit=limit,
                 with_payload=["entry_id"],
+                with_vector=True,
             )
             for v, s in zip(vectors, selectors, strict=True)
         ]
@@ -144,3 +150,9 @@ class ServerVectorIndex:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _vector(raw: Any) -> Vectors | None:
+    if isinstance(raw, dict):  # named vectors
+        raw = next(iter(raw.values()), None)
+    return None if raw is None else np.asarray(raw, dtype=np.float32)

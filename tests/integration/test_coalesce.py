@@ -7,13 +7,13 @@ import redis
 
 from shared.coalesce import InflightCoordinator, Leadership, WaitOn
 from shared.embedding.base import Embedder
-from shared.guard.verifier import SpecificsGuard
+from shared.guard.verifier import FalseHitGuard, VerifierThresholds
 from shared.keyspace import Keyspace
 
 
 def coordinator(redis_url: str, key_prefix: str, lock_seconds: float = 30) -> InflightCoordinator:
     return InflightCoordinator(
-        redis.Redis.from_url(redis_url), Keyspace(key_prefix), lock_seconds, guard=SpecificsGuard()
+        redis.Redis.from_url(redis_url), Keyspace(key_prefix), lock_seconds, guard=FalseHitGuard()
     )
 
 
@@ -49,9 +49,13 @@ def test_paraphrase_in_flight_waits_unless_the_guard_sees_a_changed_specific(
     ]
     vectors = embedder.embed_batch(texts)
     assert float(np.dot(vectors[0], vectors[2])) > 0.75  # close enough for cosine alone to coalesce them
-    leader = single.claim("k-cancel", "ctx", vectors[0], 0.75, texts[0])
+    leader = single.claim("k-cancel", "ctx", vectors[0], 0.75, text=texts[0])
     assert isinstance(leader, Leadership)
-    waiting = single.claim("k-cancel-2", "ctx", vectors[1], 0.75, texts[1])
+    waiting = single.claim("k-cancel-2", "ctx", vectors[1], 0.75, text=texts[1])
     assert isinstance(waiting, WaitOn) and waiting.request_key == "k-cancel"
-    assert isinstance(single.claim("k-pause", "ctx", vectors[2], 0.75, texts[2]), Leadership)  # pause != cancel
-    assert isinstance(single.claim("k-other-ctx", "ctx-2", vectors[1], 0.75, texts[1]), Leadership)
+    assert isinstance(single.claim("k-pause", "ctx", vectors[2], 0.75, text=texts[2]), Leadership)  # pause != cancel
+    assert isinstance(single.claim("k-other-ctx", "ctx-2", vectors[1], 0.75, text=texts[1]), Leadership)
+    # the learned stage applies to coalescing too: a verifier that vetoes everything leaves nothing to wait for
+    vetoing = VerifierThresholds(veto_below=1.0, rescue_above=1.0)
+    alone = single.claim("k-cancel-3", "ctx", vectors[1], 0.75, text=texts[1], verifier=vetoing)
+    assert isinstance(alone, Leadership)

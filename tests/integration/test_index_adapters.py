@@ -74,9 +74,14 @@ def test_filtered_search_honours_every_condition_and_threshold(index: VectorInde
     assert [c.entry_id for c in found] == [entry_id(1), entry_id(7)]
     assert found[0].score == pytest.approx(1.0, abs=1e-5)
     assert found[0].score >= found[1].score >= 0.9
+    # the stored vectors come back with the hits: the guard's learned verifier reads them
+    assert found[0].vector is not None and found[1].vector is not None
+    np.testing.assert_allclose(found[1].vector, near, atol=1e-6)
     assert index.search(base, PointSelector(context_fp="nope"), 0.0, 5) == []
     batch = index.search_batch(np.stack([base, base]), [selector, PointSelector(tenant="globex")], 0.9, 5)
     assert [[c.entry_id for c in r] for r in batch] == [[entry_id(1), entry_id(7)], [entry_id(3)]]
+    assert batch[1][0].vector is not None
+    np.testing.assert_allclose(batch[1][0].vector, base, atol=1e-6)
 
 
 def test_upsert_is_idempotent_and_replaces_the_payload(index: VectorIndex) -> None:

@@ -71,6 +71,24 @@ def test_tune_pairs_recommends_plots_and_writes_the_policy(
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads((tmp_path / "data" / "policies.json").read_text())
     assert written["faq"]["guard"] is True and 0.5 <= written["faq"]["similarity_threshold"] <= 0.99
+    assert written["faq"]["verifier"] is True and 0.0 <= written["faq"]["verifier_veto_below"] <= 0.5
     from shared.config import load_settings
 
-    assert load_settings().policy("faq").similarity_threshold == written["faq"]["similarity_threshold"]
+    policy = load_settings().policy("faq")
+    assert policy.similarity_threshold == written["faq"]["similarity_threshold"]
+    assert policy.verifier_veto_below == written["faq"]["verifier_veto_below"]
+
+
+def test_train_verifier_writes_a_model_the_guard_loads(
+    pairs_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from shared.guard.learned import LearnedVerifier
+
+    out = tmp_path / "model"
+    assert main(["train", "verifier", str(pairs_file), "--out", str(out), "--rounds", "5"]) == 0
+    assert "trained on 8 pairs (3 positives), 5 rounds" in capsys.readouterr().out
+    assert LearnedVerifier(out).card.training_file == "pairs.jsonl"
+    one_label = tmp_path / "one.jsonl"
+    one_label.write_text('{"a": "x", "b": "y", "label": 1}\n')
+    assert main(["train", "verifier", str(one_label), "--out", str(out)]) == 2
+    assert "both labels" in capsys.readouterr().err
