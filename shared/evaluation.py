@@ -46,6 +46,9 @@ class PairsReport(BaseModel):
     # false hits that served the answer cached for the very same text (stored as another pair's `a`): the
     # protocol counts them false, though no cache could or should miss them
     false_hits_identical_text: int
+    # false hits that served another stored question than the pair's own `a` (identical-text ones included): the
+    # protocol has no label for that pair of texts, so it counts them all false, duplicates or not
+    false_hits_other_question: int
     misses: int
     precision: float
     recall: float
@@ -108,7 +111,7 @@ def evaluate_pairs(
 ) -> PairsReport:
     _store_originals(cache, pairs, namespace, tenant)
 
-    correct = false = missed = identical = 0
+    correct = false = missed = identical = other = 0
     by_kind: dict[str, KindStats] = {}
     started = time.perf_counter()
     for start in range(0, len(pairs), CHUNK):
@@ -127,6 +130,7 @@ def evaluate_pairs(
                 false += 1
                 stats.false_hits += 1
                 identical += result.entry.prompt_text == pair.b.strip()
+                other += result.entry.prompt_text != pair.a.strip()
     elapsed_ms = (time.perf_counter() - started) * 1000
     positives = sum(p.label == 1 for p in pairs)
     negatives = len(pairs) - positives
@@ -138,6 +142,7 @@ def evaluate_pairs(
         correct_hits=correct,
         false_hits=false,
         false_hits_identical_text=identical,
+        false_hits_other_question=other,
         misses=missed,
         precision=correct / (correct + false) if correct + false else 1.0,
         recall=correct / positives if positives else 0.0,
@@ -234,7 +239,8 @@ def collect_candidates(
     return table
 
 
-def judge(table: Sequence[PairCandidates], guard: FalseHitGuard, *, verifier: bool = True) -> list[list[Judged]]:
+def judge(table: Sequence[PairCandidates], guard: FalseHitGuard) -> list[list[Judged]]:
+    """Rules on every candidate, the verifier's score wherever the rules leave it a say."""
     judged: list[list[Judged]] = []
     for item in table:
         query = item.pair.b.strip()
@@ -243,10 +249,9 @@ def judge(table: Sequence[PairCandidates], guard: FalseHitGuard, *, verifier: bo
             identical = candidate.text == query
             ruled = guard.rules.verify(query, candidate.text)
             score = None
-            scorable = item.query_vector is not None and candidate.vector is not None
-            if verifier and scorable and not identical and not ruled.hard_conflict:
-                assert item.query_vector is not None and candidate.vector is not None
-                score = guard.score(query, candidate.text, item.query_vector, candidate.vector, ruled)
+            query_vector, cached_vector = item.query_vector, candidate.vector
+            if query_vector is not None and cached_vector is not None and not identical and not ruled.hard_conflict:
+                score = guard.score(query, candidate.text, query_vector, cached_vector, ruled)
             row.append(Judged(candidate.cosine, identical, ruled, score))
         judged.append(row)
     return judged

@@ -398,7 +398,9 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.file.name}: n={report.n} ({report.positives} positive, {report.negatives} negative), "
           f"guard {'off' if args.no_guard else 'on'}")  # fmt: skip
-    print(f"  correct hits {report.correct_hits}, false hits {report.false_hits}, missed positives {report.misses}")
+    print(f"  correct hits {report.correct_hits}, false hits {report.false_hits} "
+          f"({report.false_hits_identical_text} on an identical stored text), "
+          f"missed positives {report.misses}")  # fmt: skip
     print(f"  precision {report.precision:.3f}  recall {report.recall:.3f}  false-hit rate {report.false_hit_rate:.3f}")
     print(f"  lookup {report.lookup_ms_mean:.2f} ms per pair (batched), guard {guard_us:.1f} us per candidate")
     for kind, stats in sorted(report.by_kind.items()):

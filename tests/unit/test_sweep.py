@@ -1,0 +1,52 @@
+"""Scoring a setting over a gathered candidate table: the nearest candidate above the floor decides, as in the cache."""
+
+from __future__ import annotations
+
+from shared.evaluation import Judged, Neighbour, Pair, PairCandidates, Setting, recommend, score_setting
+from shared.guard.verifier import Verdict
+
+CLEAN, SOFT, HARD = Verdict(True, ()), Verdict(False, ("changed-specific",)), Verdict(False, ("number",))
+
+
+def item(a: str, b: str, label: int, *candidates: tuple[str, float]) -> PairCandidates:
+    return PairCandidates(Pair(a=a, b=b, label=label), None, [Neighbour(t, c, None) for t, c in candidates])
+
+
+TABLE = [
+    item("q1", "p1", 1, ("q1", 0.9)),  # correct when allowed
+    item("q2", "p2", 1, ("other", 0.8), ("q2", 0.7)),  # the nearest is another question: a false hit
+    item("q3", "p3", 0, ("q3", 0.95)),  # a negative: any hit is false
+    item("q4", "p4", 1, ("q4", 0.6)),  # below a 0.66 floor: a miss
+]
+JUDGED = [
+    [Judged(0.9, False, CLEAN, 0.7)],
+    [Judged(0.8, False, SOFT, 0.95), Judged(0.7, False, CLEAN, 0.9)],
+    [Judged(0.95, False, CLEAN, 0.03)],
+    [Judged(0.6, False, CLEAN, 0.9)],
+]
+
+
+def test_cosine_rules_and_verifier_settings() -> None:
+    cosine = score_setting(TABLE, JUDGED, Setting(floor=0.66, mode="cosine"))
+    assert (cosine.correct_hits, cosine.false_hits) == (1, 2)
+    rules = score_setting(TABLE, JUDGED, Setting(floor=0.66, mode="rules"))
+    # the soft conflict stops the lookup: the farther, right candidate is never tried
+    assert (rules.correct_hits, rules.false_hits) == (1, 1)
+    verifier = score_setting(TABLE, JUDGED, Setting(floor=0.66, mode="rules+verifier", veto_below=0.05,
+                                                    rescue_above=0.9))  # fmt: skip
+    assert (verifier.correct_hits, verifier.false_hits) == (1, 1)  # rescued the swap, vetoed the negative
+    assert verifier.precision == 0.5 and verifier.recall == 1 / 3 and verifier.false_hit_rate == 0.0
+    low_floor = score_setting(TABLE, JUDGED, Setting(floor=0.5, mode="rules"))
+    assert low_floor.correct_hits == 2
+
+
+def test_recommend_prefers_recall_then_the_stricter_setting() -> None:
+    rows = [
+        score_setting(TABLE, JUDGED, Setting(floor=f, mode="rules+verifier", veto_below=v, rescue_above=0.99))
+        for f in (0.5, 0.66)
+        for v in (0.0, 0.05)
+    ]
+    chosen = recommend(rows, 0.6)
+    assert chosen is not None and chosen.precision >= 0.6
+    assert (chosen.setting.floor, chosen.setting.veto_below) == (0.5, 0.05)
+    assert recommend(rows, 1.01) is None
