@@ -250,7 +250,12 @@ def judge(table: Sequence[PairCandidates], guard: FalseHitGuard) -> list[list[Ju
             ruled = guard.rules.verify(query, candidate.text)
             score = None
             query_vector, cached_vector = item.query_vector, candidate.vector
-            if query_vector is not None and cached_vector is not None and not identical and not ruled.hard_conflict:
+            if (
+                guard.verifier is not None
+                and query_vector is not None
+                and cached_vector is not None
+                and not (identical or ruled.hard_conflict)
+            ):
                 score = guard.score(query, candidate.text, query_vector, cached_vector, ruled)
             row.append(Judged(candidate.cosine, identical, ruled, score))
         judged.append(row)

@@ -5,13 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import redis
+import structlog
 
 from shared.cache import LLMCache
 from shared.config import Settings
 from shared.embedding.base import Embedder
+from shared.guard.verifier import FalseHitGuard
 from shared.index.base import VectorIndex
 from shared.keyspace import Keyspace
 from shared.store import EntryStore, VersionRegistry
+
+log = structlog.get_logger(__name__)
 
 
 def build_embedder(settings: Settings) -> Embedder:
@@ -55,6 +59,7 @@ class CacheRuntime:
     index: VectorIndex
     embedder: Embedder
     keyspace: Keyspace
+    guard: FalseHitGuard
 
     def close(self) -> None:
         self.index.close()
@@ -67,11 +72,32 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Cache
     keyspace = Keyspace(settings.key_prefix)
     model = embedder or build_embedder(settings)
     index = build_index(settings, model.dimension)
+    guard = build_guard(settings, model)
     cache = LLMCache(
         settings.namespaces,
         store=EntryStore(client, keyspace),
         versions=VersionRegistry(client, keyspace),
         index=index,
         embedder=model,
+        guard=guard,
     )
-    return CacheRuntime(cache=cache, redis=client, index=index, embedder=model, keyspace=keyspace)
+    return CacheRuntime(cache=cache, redis=client, index=index, embedder=model, keyspace=keyspace, guard=guard)
+
+
+def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
+    """Loads the learned verifier now, so that a missing or damaged model fails the start, not a lookup; leaves it
+    out when no namespace uses it or when the embedder is not the one it was trained on."""
+    if not any(policy.guard and policy.verifier for policy in settings.namespaces.values()):
+        return FalseHitGuard.rules_only()
+    guard = FalseHitGuard()
+    verifier = guard.verifier
+    assert verifier is not None
+    if not verifier.serves(embedder.model_name, embedder.dimension):
+        log.warning(
+            "guard_verifier_off",
+            reason="the verifier was trained on another embedder's vectors; the rules decide alone",
+            embedder=embedder.model_name,
+            trained_on=verifier.card.embedder_model,
+        )
+        return FalseHitGuard.rules_only()
+    return guard

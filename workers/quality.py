@@ -100,7 +100,7 @@ def tune_pairs(settings: Settings, path: Path, namespace: str, target_precision:
     policy = settings.policy(namespace)
     with scratch_runtime(settings, namespace) as runtime:
         table = collect_candidates(runtime.cache, pairs, namespace=namespace, floor=min(FLOORS), limit=8)
-    judged = judge(table, FalseHitGuard())
+        judged = judge(table, runtime.guard)
     rescue = policy.verifier_rescue_above
 
     def row(floor: float, mode: GuardMode, veto: float | None = None) -> SweepRow:

@@ -10,7 +10,6 @@ import redis
 
 from shared.coalesce import InflightCoordinator
 from shared.config import Settings
-from shared.guard.verifier import FalseHitGuard
 from shared.keyspace import Keyspace
 from shared.metrics import MetricsRecorder, MetricsRollup
 from shared.pipeline import JobProcessor
@@ -55,7 +54,7 @@ class WorkerResources:
                     runtime.cache,
                     build_providers(self.settings, client),
                     InflightCoordinator(
-                        client, self.keyspace, self.settings.workers.inflight_lock_seconds, guard=FalseHitGuard()
+                        client, self.keyspace, self.settings.workers.inflight_lock_seconds, guard=runtime.guard
                     ),
                     recorder=MetricsRecorder(client, self.keyspace),
                     linter=PromptLintReporter(),

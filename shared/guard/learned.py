@@ -26,6 +26,7 @@ class ModelCard(BaseModel):
     """What the shipped model was trained on, and the checksum that ties this card to the model file."""
 
     feature_layout: str
+    embedder_model: str
     dimension: int
     training_file: str
     training_pairs: int
@@ -41,6 +42,10 @@ class VerifierModelError(RuntimeError):
 
 class LearnedVerifier:
     """Loads the booster on first use (never at import); scoring is serialised, each call takes well under 1 ms."""
+
+    def serves(self, embedder_model: str, dimension: int) -> bool:
+        """Its features are only meaningful on vectors of the embedder it was trained with."""
+        return self.card.embedder_model == embedder_model and self.card.dimension == dimension
 
     def __init__(self, model_dir: Path = DATA_DIR) -> None:
         self._model_dir = model_dir

@@ -81,6 +81,7 @@ def train_verifier(
         booster.model_to_string(),
         {
             "feature_layout": FEATURE_LAYOUT,
+            "embedder_model": embedder.model_name,
             "dimension": embedder.dimension,
             "training_file": training_file,
             "training_pairs": len(pairs),

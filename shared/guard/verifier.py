@@ -55,11 +55,18 @@ class SpecificsGuard:
 
 
 class FalseHitGuard:
-    """Rules, then the learned verifier where thresholds and both vectors are given. Thread-safe."""
+    """Rules, then the learned verifier where thresholds and both vectors are given. Thread-safe. Without a
+    verifier (`rules_only`, e.g. under an embedder the model was not trained on) the rules decide alone."""
 
     def __init__(self, rules: SpecificsGuard | None = None, verifier: LearnedVerifier | None = None) -> None:
         self.rules = rules or SpecificsGuard()
-        self.verifier = verifier or LearnedVerifier()
+        self.verifier: LearnedVerifier | None = verifier or LearnedVerifier()
+
+    @classmethod
+    def rules_only(cls) -> FalseHitGuard:
+        guard = cls()
+        guard.verifier = None
+        return guard
 
     def verify(
         self,
@@ -73,7 +80,7 @@ class FalseHitGuard:
         ruled = self.rules.verify(query_text, cached_text)
         if query_text == cached_text or ruled.hard_conflict:
             return ruled
-        if thresholds is None or query_vector is None or cached_vector is None:
+        if self.verifier is None or thresholds is None or query_vector is None or cached_vector is None:
             return ruled
         score = self.score(query_text, cached_text, query_vector, cached_vector, ruled)
         return decide(ruled, score, thresholds)
@@ -81,6 +88,8 @@ class FalseHitGuard:
     def score(
         self, query_text: str, cached_text: str, query_vector: Vectors, cached_vector: Vectors, ruled: Verdict
     ) -> float:
+        if self.verifier is None:
+            raise RuntimeError("this guard has no learned verifier")
         row = pair_features(query_text, cached_text, query_vector, cached_vector, ruled.allowed)
         return float(self.verifier.score(row)[0])
 

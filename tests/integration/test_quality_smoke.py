@@ -28,9 +28,10 @@ def test_paraphrase_hit_rate_at_the_default_threshold(
             f"correct {report.correct_hits}, false {report.false_hits}, missed {report.misses}"
         )
     assert report.n == 999
-    # measured 0.673 recall / 0.948 precision (guard on, floor 0.66) when written; the guard trades recall on
-    # one-word rewordings for precision (docs/quality.md). These floors catch a broken embedder, index or guard.
-    assert report.recall >= 0.60
+    # measured 0.716 recall / 0.950 precision (floor 0.66, rules + verifier); 0.672 with the rules alone, which
+    # refuse one-word rewordings the verifier may rescue (docs/quality.md). These floors catch a broken embedder,
+    # index, guard or verifier model.
+    assert report.recall >= 0.65
     assert report.precision >= 0.90
 
 

@@ -87,3 +87,26 @@ def test_a_tampered_or_foreign_model_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(VerifierModelError, match="train verifier"):
         LearnedVerifier(tmp_path / "empty").card  # noqa: B018
+
+
+class _OtherEmbedder:
+    model_name = "text-embedding-3-small"
+    dimension = 1536
+
+
+class _MiniLMShape:
+    model_name = "all-MiniLM-L6-v2"
+    dimension = 384
+
+
+def test_the_runtime_guard_keeps_the_verifier_only_where_it_applies() -> None:
+    from shared.config import Settings
+    from shared.policy import NamespacePolicy
+    from shared.runtime import build_guard
+
+    settings = Settings()
+    assert build_guard(settings, _MiniLMShape()).verifier is not None  # type: ignore[arg-type]
+    # trained on MiniLM vectors: under another embedder its features mean nothing, so the rules decide alone
+    assert build_guard(settings, _OtherEmbedder()).verifier is None  # type: ignore[arg-type]
+    nobody = {name: NamespacePolicy(verifier=False) for name in settings.namespaces}
+    assert build_guard(Settings(namespaces=nobody), _MiniLMShape()).verifier is None  # type: ignore[arg-type]
