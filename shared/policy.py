@@ -24,7 +24,7 @@ class NamespacePolicy(BaseModel):
     # through is vetoed below `verifier_veto_below`; one with a single swapped word is served from
     # `verifier_rescue_above` up (docs/quality.md has the sweep behind both defaults)
     verifier: bool = True
-    verifier_veto_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    verifier_veto_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
     verifier_rescue_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
     semantic: bool = True
     user_scoped: bool = False
