@@ -17,6 +17,7 @@ import structlog
 from shared.cacheability import judge
 from shared.embedding.base import Embedder, Vectors
 from shared.errors import ConfigurationError, InvalidRequestError
+from shared.guard.learned import LearnedVerifier
 from shared.guard.verifier import FalseHitGuard
 from shared.index.base import NO_USER, Candidate, IndexPoint, PointPayload, PointSelector, VectorIndex
 from shared.keys import RequestKeys, compute_keys, semantic_text
@@ -82,7 +83,7 @@ class LLMCache:
         guard: FalseHitGuard | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        self._guard = guard if guard is not None else FalseHitGuard()
+        self._guard = guard if guard is not None else FalseHitGuard(verifier=LearnedVerifier())
         self._policies = policies
         self._store = store
         self._versions = versions

@@ -10,6 +10,7 @@ import structlog
 from shared.cache import LLMCache
 from shared.config import Settings
 from shared.embedding.base import Embedder
+from shared.guard.learned import LearnedVerifier
 from shared.guard.verifier import FalseHitGuard
 from shared.index.base import VectorIndex
 from shared.keyspace import Keyspace
@@ -88,10 +89,8 @@ def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
     """Loads the learned verifier now, so that a missing or damaged model fails the start, not a lookup; leaves it
     out when no namespace uses it or when the embedder is not the one it was trained on."""
     if not any(policy.guard and policy.verifier for policy in settings.namespaces.values()):
-        return FalseHitGuard.rules_only()
-    guard = FalseHitGuard()
-    verifier = guard.verifier
-    assert verifier is not None
+        return FalseHitGuard()
+    verifier = LearnedVerifier()
     if not verifier.serves(embedder.model_name, embedder.dimension):
         log.warning(
             "guard_verifier_off",
@@ -99,5 +98,5 @@ def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
             embedder=embedder.model_name,
             trained_on=verifier.card.embedder_model,
         )
-        return FalseHitGuard.rules_only()
-    return guard
+        return FalseHitGuard()
+    return FalseHitGuard(verifier=verifier)

@@ -29,6 +29,7 @@ from shared.evaluation import (
     recommend,
     score_setting,
 )
+from shared.guard.learned import LearnedVerifier
 from shared.guard.verifier import FalseHitGuard, VerifierThresholds
 from shared.policy import NamespacePolicy
 from shared.runtime import CacheRuntime, build_runtime
@@ -74,7 +75,7 @@ def eval_pairs(
 
 def guard_cost_us(pairs: list[Pair], policy: NamespacePolicy) -> float:
     """Timed on the file's own texts; random unit vectors cost the verifier exactly what real ones do."""
-    checker = FalseHitGuard()
+    checker = FalseHitGuard(verifier=LearnedVerifier())
     thresholds = policy.verifier_thresholds() or VerifierThresholds(veto_below=0.0, rescue_above=1.0)
     sample = pairs[:2000]
     vectors = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)

@@ -56,17 +56,11 @@ class SpecificsGuard:
 
 class FalseHitGuard:
     """Rules, then the learned verifier where thresholds and both vectors are given. Thread-safe. Without a
-    verifier (`rules_only`, e.g. under an embedder the model was not trained on) the rules decide alone."""
+    verifier (none given, e.g. under an embedder the model was not trained on) the rules decide alone."""
 
     def __init__(self, rules: SpecificsGuard | None = None, verifier: LearnedVerifier | None = None) -> None:
         self.rules = rules or SpecificsGuard()
-        self.verifier: LearnedVerifier | None = verifier or LearnedVerifier()
-
-    @classmethod
-    def rules_only(cls) -> FalseHitGuard:
-        guard = cls()
-        guard.verifier = None
-        return guard
+        self.verifier = verifier
 
     def verify(
         self,

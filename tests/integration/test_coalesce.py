@@ -7,13 +7,17 @@ import redis
 
 from shared.coalesce import InflightCoordinator, Leadership, WaitOn
 from shared.embedding.base import Embedder
+from shared.guard.learned import LearnedVerifier
 from shared.guard.verifier import FalseHitGuard, VerifierThresholds
 from shared.keyspace import Keyspace
 
 
 def coordinator(redis_url: str, key_prefix: str, lock_seconds: float = 30) -> InflightCoordinator:
     return InflightCoordinator(
-        redis.Redis.from_url(redis_url), Keyspace(key_prefix), lock_seconds, guard=FalseHitGuard()
+        redis.Redis.from_url(redis_url),
+        Keyspace(key_prefix),
+        lock_seconds,
+        guard=FalseHitGuard(verifier=LearnedVerifier()),
     )
 
 

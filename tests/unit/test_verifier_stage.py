@@ -59,7 +59,7 @@ def test_shipped_model_loads_and_scores_probabilities() -> None:
 
 
 def test_without_vectors_or_thresholds_only_the_rules_decide() -> None:
-    guard = FalseHitGuard()
+    guard = FalseHitGuard(verifier=LearnedVerifier())
     clean = ("How can I pay my invoice?", "How do I pay an invoice?")
     assert guard.verify(*clean) == guard.rules.verify(*clean)
     assert guard.verify(*clean, query_vector=unit(1), cached_vector=None, thresholds=THRESHOLDS).score is None
