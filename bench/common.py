@@ -51,3 +51,10 @@ def write_section(name: str, body: str) -> None:
     pattern = re.compile(rf"<!-- bench:{name} -->.*?<!-- /bench:{name} -->", re.DOTALL)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else f"{text.rstrip()}\n\n{block}\n"
     DOC.write_text(text)
+
+
+def quiet_logging() -> None:
+    """Warnings only: a debug line per guarded candidate would be timed with the lookups and drown the output."""
+    from shared.logging import configure_logging
+
+    configure_logging(json_output=False, level="WARNING")

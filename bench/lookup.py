@@ -32,7 +32,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SHARED_DATA, machine_line, percentiles_ms, write_section
+from bench.common import SHARED_DATA, machine_line, percentiles_ms, quiet_logging, write_section
 from shared.cache import StoreItem
 from shared.config import QdrantSettings, load_settings
 from shared.embedding.base import Embedder, Vectors, l2_normalise
@@ -213,6 +213,7 @@ def main() -> None:
     parser.add_argument("--server-sizes", default="1000,10000")
     parser.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = parser.parse_args()
+    quiet_logging()
     redis.Redis().ping()
 
     inner = MiniLMEmbedder()

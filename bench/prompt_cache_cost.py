@@ -11,7 +11,7 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import machine_line, write_section
+from bench.common import machine_line, quiet_logging, write_section
 from shared.config import load_settings
 from shared.emulator.server import RunningEmulator
 from shared.models import CacheRequest, ProviderName
@@ -30,6 +30,7 @@ CASES: list[tuple[ProviderName, str, PromptCacheTTL]] = [
 
 
 def main() -> None:
+    quiet_logging()
     rows = []
     with RunningEmulator() as emulator:
         settings = load_settings(

@@ -10,10 +10,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import ROOT, SHARED_DATA, machine_line
+from bench.common import ROOT, SHARED_DATA, machine_line, quiet_logging
 from shared.config import load_settings
 from shared.evaluation import PairsReport, SweepRow
-from shared.logging import configure_logging
 from workers.quality import eval_pairs, plot, tune_pairs
 
 FILES = ["faq_pairs_dev.jsonl", "qqp_pairs_val.jsonl.gz", "paraphrase_positives.jsonl"]
@@ -31,7 +30,7 @@ def _line(name: str, label: str, r: PairsReport | SweepRow, lookup: str) -> str:
 
 
 def main() -> None:
-    configure_logging(json_output=False, level="WARNING")  # the per-candidate debug lines would drown the tables
+    quiet_logging()
     settings = load_settings()
     policy = settings.policy("default")
     floor = policy.similarity_threshold
