@@ -8,8 +8,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from shared.embedding.base import Vectors
@@ -46,6 +47,13 @@ class IndexPoint:
     @property
     def point_id(self) -> str:
         return point_id_for(self.payload.entry_id)
+
+
+def stored_vector(raw: Any) -> Vectors | None:
+    """A search hit's vector as both engines return it: a list, or keyed by vector name."""
+    if isinstance(raw, dict):
+        raw = next(iter(raw.values()), None)
+    return None if raw is None else np.asarray(raw, dtype=np.float32)
 
 
 @dataclass(frozen=True)

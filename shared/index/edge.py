@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import qdrant_edge as qe
 
 from shared.embedding.base import Vectors
@@ -24,6 +23,7 @@ from shared.index.base import (
     IndexPoint,
     PointSelector,
     point_id_for,
+    stored_vector,
 )
 
 
@@ -107,7 +107,7 @@ class EdgeVectorIndex:
     @staticmethod
     def _candidates(scored: Sequence[Any]) -> list[Candidate]:
         return [
-            Candidate(entry_id=str(p.payload["entry_id"]), score=float(p.score), vector=_vector(p.vector))
+            Candidate(entry_id=str(p.payload["entry_id"]), score=float(p.score), vector=stored_vector(p.vector))
             for p in scored
         ]
 
@@ -149,10 +149,3 @@ class EdgeVectorIndex:
             self._shard.flush()
             self._shard.close()
             self._shard = None
-
-
-def _vector(raw: Any) -> Vectors | None:
-    """Edge returns the point's vector as a list, or keyed by vector name."""
-    if isinstance(raw, dict):
-        raw = next(iter(raw.values()), None)
-    return None if raw is None else np.asarray(raw, dtype=np.float32)

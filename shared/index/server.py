@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 from qdrant_client import QdrantClient, models
 
 from shared.embedding.base import Vectors
@@ -21,6 +20,7 @@ from shared.index.base import (
     IndexPoint,
     PointSelector,
     point_id_for,
+    stored_vector,
 )
 
 
@@ -90,7 +90,7 @@ class ServerVectorIndex:
     @staticmethod
     def _candidates(scored: Sequence[models.ScoredPoint]) -> list[Candidate]:
         return [
-            Candidate(entry_id=str((p.payload or {})["entry_id"]), score=float(p.score), vector=_vector(p.vector))
+            Candidate(entry_id=str((p.payload or {})["entry_id"]), score=float(p.score), vector=stored_vector(p.vector))
             for p in scored
         ]
 
@@ -150,9 +150,3 @@ class ServerVectorIndex:
 
     def close(self) -> None:
         self._client.close()
-
-
-def _vector(raw: Any) -> Vectors | None:
-    if isinstance(raw, dict):  # named vectors
-        raw = next(iter(raw.values()), None)
-    return None if raw is None else np.asarray(raw, dtype=np.float32)
