@@ -50,8 +50,8 @@ def main() -> None:
         result = tune_pairs(settings, path, "default", 0.9)
         stem = name.split(".")[0]
         plot(result, f"{name}: precision / recall by cosine floor", ROOT / "docs" / f"quality-{stem}.png")
-        report, guard_us = eval_pairs(settings, path, "default", None, True)
-        baseline, _ = eval_pairs(settings, path, "default", 0.80, False)
+        report, guard_us = eval_pairs(settings, path, "default")
+        baseline, _ = eval_pairs(settings, path, "default", threshold=0.80, guard=False)
         rules_only = next(r for r in result.by_floor["rules"] if r.setting.floor == round(floor, 2))
         lines.append(_line(name, "cosine 0.80, no guard", baseline, f"{baseline.lookup_ms_mean:.2f}"))
         lines.append(_line(name, f"floor {floor} + rules only", rules_only, "(sweep)"))

@@ -105,6 +105,7 @@ def _tool_commands(commands: Any) -> None:
     pairs.add_argument("--threshold", type=float, help="cosine floor (default: the namespace's)")
     pairs.add_argument("--namespace", default="default", help="whose policy to apply")
     pairs.add_argument("--no-guard", action="store_true", help="cosine only, without the false-hit guard")
+    pairs.add_argument("--no-verifier", action="store_true", help="the guard's rules only, without its verifier")
     pairs.add_argument("--json", action="store_true")
 
     tune = commands.add_parser("tune", help="choose a threshold").add_subparsers(dest="tune_command", required=True)
@@ -389,15 +390,23 @@ def _eval(args: argparse.Namespace) -> int:
     if not _pairs_file_ok(args.file, "eval pairs"):
         return 2
     try:
-        report, guard_us = eval_pairs(_settings(), args.file, args.namespace, args.threshold, not args.no_guard)
+        report, guard_us = eval_pairs(
+            _settings(),
+            args.file,
+            args.namespace,
+            threshold=args.threshold,
+            guard=not args.no_guard,
+            verifier=not args.no_verifier,
+        )
     except LLMCacheError as error:
         print(f"eval pairs: {error}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(report.model_dump() | {"guard": not args.no_guard, "guard_us_per_candidate": guard_us}))
+        flags = {"guard": not args.no_guard, "verifier": not (args.no_guard or args.no_verifier)}
+        print(json.dumps(report.model_dump() | flags | {"guard_us_per_candidate": guard_us}))
         return 0
     print(f"{args.file.name}: n={report.n} ({report.positives} positive, {report.negatives} negative), "
-          f"guard {'off' if args.no_guard else 'on'}")  # fmt: skip
+          f"guard {'off' if args.no_guard else 'rules only' if args.no_verifier else 'on'}")  # fmt: skip
     print(f"  correct hits {report.correct_hits}, false hits {report.false_hits} "
           f"({report.false_hits_identical_text} on an identical stored text), "
           f"missed positives {report.misses}")  # fmt: skip

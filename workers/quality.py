@@ -62,12 +62,19 @@ def scratch_runtime(
 
 
 def eval_pairs(
-    settings: Settings, path: Path, namespace: str, threshold: float | None, guard: bool
+    settings: Settings,
+    path: Path,
+    namespace: str,
+    *,
+    threshold: float | None = None,
+    guard: bool = True,
+    verifier: bool = True,
 ) -> tuple[PairsReport, float]:
     """The report, and the guard's mean cost per verified candidate in microseconds (rules and verifier)."""
     pairs = load_pairs(path)
     base = settings.policy(namespace)
-    policy = base.model_copy(update={"guard": guard} | ({"similarity_threshold": threshold} if threshold else {}))
+    changes = {"guard": guard, "verifier": verifier and base.verifier}
+    policy = base.model_copy(update=changes | ({"similarity_threshold": threshold} if threshold else {}))
     with scratch_runtime(settings, namespace, policy) as runtime:
         report = evaluate_pairs(runtime.cache, pairs, namespace=namespace)
     return report, guard_cost_us(pairs, policy)

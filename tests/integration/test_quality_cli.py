@@ -47,6 +47,10 @@ def test_eval_pairs_json_with_and_without_the_guard(
     assert main(["eval", "pairs", str(pairs_file), "--json", "--no-guard", "--threshold", "0.66"]) == 0
     plain = json.loads(capsys.readouterr().out)
     assert plain["false_hits"] >= 4  # cosine alone serves the negation, action, entity, number and time swaps
+    assert plain["guard"] is False and plain["verifier"] is False
+    assert main(["eval", "pairs", str(pairs_file), "--json", "--no-verifier"]) == 0
+    rules = json.loads(capsys.readouterr().out)
+    assert rules["verifier"] is False and rules["false_hits"] == 0
     assert {"precision", "recall"} <= plain.keys()
 
 
