@@ -21,6 +21,7 @@ import redis
 
 from shared.batchfiles import LineOptions
 from shared.config import Settings, load_settings
+from workers.answer_check import AnswerCheck, check_answers, load_answer_book
 from workers.batch import BatchSummary, run_batch
 from workers.producer import LLMCacheClient
 
@@ -136,6 +137,7 @@ def run_main_job() -> int:
         _wait_for_workers(client, services, count=2)
         batch = EXAMPLES / "faq_batch.jsonl"
         summaries: list[tuple[BatchSummary, int | None]] = []
+        checks: list[AnswerCheck] = []
         for run in (1, 2):
             before = _emulator_calls(emulator_url)
             output = settings.data_dir / f"results-run{run}.jsonl"
@@ -143,14 +145,18 @@ def run_main_job() -> int:
             summary = run_batch(client, batch, output, LineOptions(), window=64)
             after = _emulator_calls(emulator_url)
             summaries.append((summary, None if before is None or after is None else after - before))
+            if emulator_url is not None:  # the emulator answers from the book: any other answer was served wrongly
+                checks.append(check_answers(batch, output, load_answer_book(EXAMPLES / "faq_answers.json")))
         client.close()
-        _print_summary(summaries, emulator_url is not None, metrics_port)
+        _print_summary(summaries, checks, metrics_port)
         return 0
     finally:
         services.stop()
 
 
-def _print_summary(runs: list[tuple[BatchSummary, int | None]], emulated: bool, metrics_port: int) -> None:
+def _print_summary(runs: list[tuple[BatchSummary, int | None]], checks: list[AnswerCheck], metrics_port: int) -> None:
+    emulated = bool(checks)
+
     def row(label: str, values: list[str]) -> str:
         return f"{label:<34}" + "".join(f"{v:>16}" for v in values)
 
@@ -164,6 +170,8 @@ def _print_summary(runs: list[tuple[BatchSummary, int | None]], emulated: bool, 
         print(row(f"  {outcome}", [str(x.outcomes[outcome] + (x.line_errors if outcome == "error" else 0)) for x in s]))
     hits = [x.outcomes["exact"] + x.outcomes["semantic"] + x.outcomes["coalesced"] for x in s]
     print(row("hit rate", [f"{h / max(x.lines, 1):.1%}" for h, x in zip(hits, s, strict=True)]))
+    if checks:
+        print(row("wrong answers served (answer book)", [f"{c.wrong} of {c.checked}" for c in checks]))
     print(row("provider calls (llmcache)", [str(x.provider_calls) for x in s]))
     if emulated:
         print(row("provider calls (emulator count)", [str(calls) for _, calls in runs]))
