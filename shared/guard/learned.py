@@ -1,5 +1,5 @@
 """The learned pair verifier: a LightGBM model over `shared.guard.features`, trained on the Quora training pairs by
-`llmcache train verifier` and shipped gzipped in `shared/guard/data` (about 1 MB), so no training happens at install.
+`llmcache train verifier` and shipped gzipped in `shared/guard/data` (1.9 MB), so no training happens at install.
 Its score is the probability that an answer for the cached question serves the query."""
 
 from __future__ import annotations
@@ -43,15 +43,15 @@ class VerifierModelError(RuntimeError):
 class LearnedVerifier:
     """Loads the booster on first use (never at import); scoring is serialised, each call takes well under 1 ms."""
 
-    def serves(self, embedder_model: str, dimension: int) -> bool:
-        """Its features are only meaningful on vectors of the embedder it was trained with."""
-        return self.card.embedder_model == embedder_model and self.card.dimension == dimension
-
     def __init__(self, model_dir: Path = DATA_DIR) -> None:
         self._model_dir = model_dir
         self._booster: Any = None
         self._card: ModelCard | None = None
         self._lock = threading.Lock()
+
+    def serves(self, embedder_model: str, dimension: int) -> bool:
+        """Its features are only meaningful on vectors of the embedder it was trained with."""
+        return self.card.embedder_model == embedder_model and self.card.dimension == dimension
 
     @property
     def card(self) -> ModelCard:
