@@ -126,6 +126,11 @@ CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(
     )
 )
 CONTRAST_WORDS = frozenset().union(*CONTRAST_GROUPS)
+# a named day is a weekday or a weekend day: "on Saturdays" and "on weekday evenings" disagree
+DAY_KIND = {day: "weekday" for day in ("monday", "tuesday", "wednesday", "thursday", "friday")} | {
+    "saturday": "weekend",
+    "sunday": "weekend",
+}
 SCOPE_WORDS = _words(
     "all every each entire whole everyone everybody everything both multiple several across organization "
     "organisation team workspace family household"
@@ -234,10 +239,12 @@ def _singular(token: str) -> str:
 
 def extract(text: str) -> Specifics:
     normal = normalise(text)
-    tokens = tuple(WORD.findall(normal))
+    # possessive 's off: "this month's revenue" names the month, "a small business's return" the business
+    tokens = tuple(t[:-2] if t.endswith("'s") else t for t in WORD.findall(normal))
     token_set = set(tokens)
     sequence = tuple(_stem(t) for t in tokens if t not in STOPWORDS and t not in NEGATIONS)
     contrast_tokens = {_singular(t) for t in tokens}
+    contrast_tokens |= {DAY_KIND[t] for t in contrast_tokens if t in DAY_KIND}
     return Specifics(
         tokens=tokens,
         content=frozenset(sequence),
