@@ -19,8 +19,8 @@ from shared.runtime import build_runtime
 from tests.conftest import make_settings
 
 STORED = "How can I lose weight quickly?"
-REWORDED = "What are the quickest ways to lose weight?"  # rule-clean; the verifier scores it 0.88
-ONE_WORD = "How can I lose weight safely?"  # one swapped word, a soft conflict; the verifier scores it 0.04
+REWORDED = "What are the quickest ways to lose weight?"  # rule-clean; the verifier scores it 0.87
+ONE_WORD = "How can I lose weight safely?"  # one swapped word, a soft conflict; the verifier scores it 0.06
 
 POLICIES = {
     "vetoall": NamespacePolicy(verifier_veto_below=1.0),  # every rule-clean candidate vetoed
