@@ -246,18 +246,8 @@ def judge(table: Sequence[PairCandidates], guard: FalseHitGuard) -> list[list[Ju
         query = item.pair.b.strip()
         row = []
         for candidate in item.candidates:
-            identical = candidate.text == query
-            ruled = guard.rules.verify(query, candidate.text)
-            score = None
-            query_vector, cached_vector = item.query_vector, candidate.vector
-            if (
-                guard.verifier is not None
-                and query_vector is not None
-                and cached_vector is not None
-                and not (identical or ruled.hard_conflict)
-            ):
-                score = guard.score(query, candidate.text, query_vector, cached_vector, ruled)
-            row.append(Judged(candidate.cosine, identical, ruled, score))
+            ruled, score = guard.assess(query, candidate.text, item.query_vector, candidate.vector)
+            row.append(Judged(candidate.cosine, candidate.text == query, ruled, score))
         judged.append(row)
     return judged
 

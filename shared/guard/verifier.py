@@ -71,21 +71,27 @@ class FalseHitGuard:
         cached_vector: Vectors | None = None,
         thresholds: VerifierThresholds | None = None,
     ) -> Verdict:
-        ruled = self.rules.verify(query_text, cached_text)
-        if query_text == cached_text or ruled.hard_conflict:
-            return ruled
-        if self.verifier is None or thresholds is None or query_vector is None or cached_vector is None:
-            return ruled
-        score = self.score(query_text, cached_text, query_vector, cached_vector, ruled)
-        return decide(ruled, score, thresholds)
+        if thresholds is None:
+            return self.rules.verify(query_text, cached_text)
+        ruled, score = self.assess(query_text, cached_text, query_vector, cached_vector)
+        return ruled if score is None else decide(ruled, score, thresholds)
 
-    def score(
-        self, query_text: str, cached_text: str, query_vector: Vectors, cached_vector: Vectors, ruled: Verdict
-    ) -> float:
-        if self.verifier is None:
-            raise RuntimeError("this guard has no learned verifier")
+    def assess(
+        self, query_text: str, cached_text: str, query_vector: Vectors | None, cached_vector: Vectors | None
+    ) -> tuple[Verdict, float | None]:
+        """The rules' verdict, and the verifier's score wherever the rules leave it a say (None elsewhere): what
+        `decide` needs under any thresholds, so that a sweep can judge each candidate once."""
+        ruled = self.rules.verify(query_text, cached_text)
+        if (
+            self.verifier is None
+            or query_vector is None
+            or cached_vector is None
+            or query_text == cached_text
+            or ruled.hard_conflict
+        ):
+            return ruled, None
         row = pair_features(query_text, cached_text, query_vector, cached_vector, ruled.allowed)
-        return float(self.verifier.score(row)[0])
+        return ruled, float(self.verifier.score(row)[0])
 
 
 def decide(ruled: Verdict, score: float, thresholds: VerifierThresholds) -> Verdict:
