@@ -48,6 +48,7 @@ CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(
         "past future",
         "previous next",
         "early late",
+        "up down",
         "earlier later",
         "first last",
         "new old",
@@ -57,6 +58,12 @@ CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(
         "import export",
         "upload download",
         "increase decrease",
+        "increase reduce",
+        "extend shorten",
+        "book cancel",
+        "book reschedule",
+        "cancel reschedule",
+        "cancel rebook",
         "raise lower",
         "add remove",
         "add delete",
@@ -131,15 +138,29 @@ DAY_KIND = {day: "weekday" for day in ("monday", "tuesday", "wednesday", "thursd
     "saturday": "weekend",
     "sunday": "weekend",
 }
-SCOPE_WORDS = _words(
-    "all every each entire whole everyone everybody everything both multiple several across organization "
-    "organisation team workspace family household"
-)
-TIME_WORDS = _words(
+SCOPE_WORDS = _words("all every each entire whole everyone everybody everything both multiple several across")
+# a group's name widens the scope when it is the owner ("my team's scores", "our household"), not when it
+# qualifies another noun ("a family doctor", "team lunches")
+GROUP_WORDS = _words("organization organisation team workspace family household")
+GROUP_OWNER = re.compile(r"\b(?:my|our|your|their|his|her)\s+(" + "|".join(GROUP_WORDS) + r")\b")
+# a point or period in time a question is anchored to; on one side only, the two ask about different times
+TIME_ANCHORS = _words(
     "today tomorrow yesterday tonight daily weekly monthly yearly annually quarterly hourly weekday weekend "
-    "weekdays weekends monday tuesday wednesday thursday friday saturday sunday before after during last next "
-    "previous later earlier late early ago recent recently overdue deadline"
+    "monday tuesday wednesday thursday friday saturday sunday ago recent recently overdue deadline"
 )
+# relative to a unit ("last month", "next week") they anchor too; alone ("before my flight", "a snapshot I took
+# earlier") they relate two events, which a rewording adds or drops freely; both sides naming one still disagree
+# through the contrast groups
+RELATIVE_TIME = re.compile(
+    r"\b(?:this|last|next|previous|past|coming|current)\s+(?:day|week|month|year|quarter|hour|minute|weekend|night|"
+    r"season|winter|summer|spring|autumn|fall)s?\b"
+)
+# "per day", "every year", "twice a month": the frequency word, so "in one day" and "daily" agree
+FREQUENCY = re.compile(
+    r"\b(?:per|each|every|in one|in a|once a|twice a|times a)\s+(day|week|month|year|hour|quarter)\b"
+)
+FREQUENCY_WORD = {"day": "daily", "week": "weekly", "month": "monthly", "year": "yearly", "hour": "hourly",
+                  "quarter": "quarterly"}  # fmt: skip
 FOLLOW_UP = re.compile(
     r"^(?:and|also|then|but)\b|^(?:what|how) about\b|^what if\b|^(?:does|do|will|would|can|could|should|is|was) "
     r"(?:that|those|these)\b|^(?:that|those|these)\b|^same\b|\b(?:instead|too)\?$"
@@ -163,7 +184,7 @@ def normalise(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower().replace(RIGHT_QUOTE, "'")
     for short, long in CONTRACTIONS.items():
         text = text.replace(short, long)
-    return text
+    return FREQUENCY.sub(lambda match: FREQUENCY_WORD[match.group(1)], text)
 
 
 _STEMMER_LOCK = threading.Lock()
@@ -188,6 +209,8 @@ SWAPPED_PREFIXES = (("in", "ex"), ("im", "ex"), ("up", "down"), ("in", "out"), (
 PIVOTS = _words("instead rather than before after vs versus over into from to then")
 NEAR_DUPLICATE_JACCARD = 0.5
 MAX_CHANGED_WORDS = 2
+MIN_FRAME = 2
+MAX_SLOT_WORDS = 2
 
 
 @dataclass(frozen=True)
@@ -204,10 +227,14 @@ class Specifics:
     follow_up: bool
 
 
+LEADING_NUMBER = re.compile(r"^(\d+)[a-z]+$")  # "2fa", "4k", "10pm", "3rd"
+
+
 def _numbers(tokens: tuple[str, ...]) -> frozenset[float]:
     values: set[float] = set()
     for token in tokens:
-        cleaned = token.strip("$%").replace(",", "")
+        leading = LEADING_NUMBER.match(token)
+        cleaned = leading.group(1) if leading else token.strip("$%").replace(",", "")
         try:
             values.add(float(cleaned))
             continue
@@ -252,8 +279,8 @@ def extract(text: str) -> Specifics:
         numbers=_numbers(tokens),
         negated=bool(token_set & NEGATIONS),
         contrasts=tuple(frozenset(group & contrast_tokens) for group in CONTRAST_GROUPS),
-        scope=frozenset(token_set & SCOPE_WORDS),
-        times=frozenset(contrast_tokens & TIME_WORDS),
+        scope=frozenset(token_set & SCOPE_WORDS) | frozenset(GROUP_OWNER.findall(normal)),
+        times=frozenset(contrast_tokens & TIME_ANCHORS) | frozenset(RELATIVE_TIME.findall(normal)),
         entities=_entities(text),
         follow_up=bool(FOLLOW_UP.search(normal.strip())),
     )
@@ -269,7 +296,9 @@ def conflicts(query: Specifics, cached: Specifics) -> list[str]:
             reasons.append("contrast:" + "/".join(sorted(mine ^ theirs)))
     if bool(query.scope) != bool(cached.scope):
         reasons.append("scope")
-    if bool(query.times) != bool(cached.times):
+    if bool(query.times) != bool(cached.times) or (
+        query.times and cached.times and query.times.isdisjoint(cached.times)
+    ):  # on one side only, or two different anchors ("tonight" / "next weekend")
         reasons.append("time")
     if query.entities - cached.entities and cached.entities - query.entities:  # one name swapped for another
         reasons.append("entity")
@@ -290,6 +319,25 @@ def _polar_pair(first: str, second: str) -> bool:
     return False
 
 
+def _swapped_span(first: tuple[str, ...], second: tuple[str, ...]) -> bool:
+    """The same question around one slot filled differently: "baggage allowance in [economy]" / "in [business
+    class]". A rewording changes the frame too."""
+    prefix = 0
+    while prefix < min(len(first), len(second)) and first[prefix] == second[prefix]:
+        prefix += 1
+    suffix = 0
+    while suffix < min(len(first), len(second)) - prefix and first[-1 - suffix] == second[-1 - suffix]:
+        suffix += 1
+    slots = (first[prefix : len(first) - suffix], second[prefix : len(second) - suffix])
+    sizes = sorted(len(slot) for slot in slots)
+    return (
+        prefix + suffix >= MIN_FRAME
+        and sizes[0] == 1  # one word on one side at least: a name or a value, not a reworded phrase
+        and sizes[1] <= MAX_SLOT_WORDS
+        and set(slots[0]).isdisjoint(slots[1])
+    )
+
+
 def _near_duplicate_conflicts(query: Specifics, cached: Specifics) -> list[str]:
     """Two questions that share most of their content words but not all differ in a specific: a word swapped
     (`excluded`/`eligible`, `repair`/`refund`), added (`my orders` / `my roommate's orders`) or reordered around a
@@ -304,7 +352,7 @@ def _near_duplicate_conflicts(query: Specifics, cached: Specifics) -> list[str]:
         return ["polarity"]
     jaccard = len(query.content & cached.content) / len(union)
     if jaccard < NEAR_DUPLICATE_JACCARD:
-        return []
+        return ["swapped-span"] if _swapped_span(query.content_sequence, cached.content_sequence) else []
     if query.negated != cached.negated:
         return ["negation"]
     if only_query or only_cached:

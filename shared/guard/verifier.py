@@ -19,7 +19,7 @@ from shared.guard.features import pair_features
 from shared.guard.learned import LearnedVerifier
 from shared.guard.specifics import Specifics, conflicts, extract
 
-SOFT_CONFLICTS = frozenset({"changed-specific"})
+SOFT_CONFLICTS = frozenset({"changed-specific", "swapped-span"})
 
 
 @dataclass(frozen=True)
