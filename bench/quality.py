@@ -1,6 +1,7 @@
-"""Semantic-hit quality on the labelled pairs in ../shared/data (the retrieval protocol of its README): cosine only,
-the rules, and the default guard (rules + learned verifier), at the default settings. Writes the tables into
-docs/quality.md and the curves into docs/quality-*.png. Run: python bench/quality.py (about 10 minutes on 2 cores)."""
+"""Semantic-hit quality on the labelled pairs in ../shared/data and bench/data (the retrieval protocol of
+../shared/data/README.md): cosine only, the rules, and the default guard (rules + learned verifier), at the default
+settings. Writes the tables into docs/quality.md and the curves into docs/quality-*.png.
+Run: python bench/quality.py (about 10 minutes on 2 cores)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,13 @@ from shared.config import load_settings
 from shared.evaluation import PairsReport, SweepRow
 from workers.quality import eval_pairs, plot, tune_pairs
 
-FILES = ["faq_pairs_dev.jsonl", "qqp_pairs_val.jsonl.gz", "paraphrase_positives.jsonl"]
+FILES = [
+    SHARED_DATA / "faq_pairs_dev.jsonl",
+    SHARED_DATA / "qqp_pairs_val.jsonl.gz",
+    SHARED_DATA / "paraphrase_positives.jsonl",
+    ROOT / "bench" / "data" / "ood_pairs_probe.jsonl",  # self-written, see bench/data/README.md
+    ROOT / "bench" / "data" / "ood_pairs_holdout.jsonl",
+]
 DOC = ROOT / "docs" / "quality.md"
 BEGIN, END = "<!-- quality:results -->", "<!-- /quality:results -->"
 
@@ -44,8 +51,8 @@ def main() -> None:
     lines += ["| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     kinds: list[str] = []
     sweeps: list[str] = []
-    for name in FILES:
-        path = SHARED_DATA / name
+    for path in FILES:
+        name = path.name
         started = time.perf_counter()
         result = tune_pairs(settings, path, "default", 0.9)
         stem = name.split(".")[0]
