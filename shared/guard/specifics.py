@@ -294,7 +294,10 @@ def conflicts(query: Specifics, cached: Specifics) -> list[str]:
     for mine, theirs in zip(query.contrasts, cached.contrasts, strict=True):
         if mine and theirs and mine != theirs:
             reasons.append("contrast:" + "/".join(sorted(mine ^ theirs)))
-    if bool(query.scope) != bool(cached.scope):
+    # a group both texts name ("invite a colleague to my team" / "add a team member") widens neither
+    query_scope = query.scope - (GROUP_WORDS & set(cached.tokens))
+    cached_scope = cached.scope - (GROUP_WORDS & set(query.tokens))
+    if bool(query_scope) != bool(cached_scope):
         reasons.append("scope")
     if bool(query.times) != bool(cached.times) or (
         query.times and cached.times and query.times.isdisjoint(cached.times)

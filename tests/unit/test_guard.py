@@ -64,6 +64,7 @@ def test_changed_specifics_are_refused(query: str, cached: str, reason: str) -> 
         ("How much can I pay by card per day?", "What's the daily limit for card payments?"),
         ("How do I turn on 2FA?", "How do I enable two-factor authentication?"),
         ("How do I register with a family doctor?", "How do I sign up with a GP?"),
+        ("How do I invite a colleague to my team?", "How can I add a team member?"),
         # "before", "earlier" relating two events, not naming a time: a rewording adds them freely
         ("How many requests can I send before I get rate limited?", "What is the API rate limit?"),
         ("Can I get back the files I deleted earlier today?", "How do I recover deleted files from today?"),
