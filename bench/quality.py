@@ -77,15 +77,12 @@ def main() -> None:
             else "cosine alone reaches precision 0.9 at no floor"
         )
         if chosen:
-            guard_txt = (
-                f"the guard at floor {chosen.setting.floor:.2f}, veto below {chosen.setting.veto_below}, "
-                f"with recall {chosen.recall:.3f}"
-            )
+            guard_txt = f"the guard at {chosen.setting.describe()}, with recall {chosen.recall:.3f}"
         else:
             best = max(result.grid, key=lambda r: (r.precision, r.recall))
             guard_txt = (
                 f"the guard at no setting either (its most precise: {best.precision:.3f} at recall {best.recall:.3f}, "
-                f"floor {best.setting.floor:.2f}, veto below {best.setting.veto_below})"
+                f"{best.setting.describe()})"
             )
         sweeps.append(
             f"- `{name}`: {cosine_txt}; {guard_txt} (curve: `docs/quality-{stem}.png`); guard cost "

@@ -177,6 +177,12 @@ class Setting(BaseModel):
     veto_below: float | None = None
     rescue_above: float | None = None
 
+    def describe(self) -> str:
+        text = f"floor {self.floor:.2f}"
+        if self.mode == "rules+verifier" and self.veto_below is not None and self.rescue_above is not None:
+            text += f", verifier veto below {self.veto_below:g}, rescue from {self.rescue_above:g}"
+        return text
+
     def thresholds(self) -> VerifierThresholds | None:
         if self.mode != "rules+verifier" or self.veto_below is None or self.rescue_above is None:
             return None
@@ -202,10 +208,10 @@ class Judged:
     ruled: Verdict
     verifier_score: float | None
 
-    def allowed(self, setting: Setting) -> bool:
-        if self.identical or setting.mode == "cosine":
+    def allowed(self, mode: GuardMode, thresholds: VerifierThresholds | None) -> bool:
+        """`thresholds` is the setting's (None: the rules alone), computed once for a whole table."""
+        if self.identical or mode == "cosine":
             return True
-        thresholds = setting.thresholds()
         if thresholds is None or self.verifier_score is None:
             return self.ruled.allowed
         return decide(self.ruled, self.verifier_score, thresholds).allowed
@@ -253,34 +259,54 @@ def judge(table: Sequence[PairCandidates], guard: FalseHitGuard) -> list[list[Ju
 
 
 def score_setting(table: Sequence[PairCandidates], judged: Sequence[Sequence[Judged]], setting: Setting) -> SweepRow:
+    return score_settings(table, judged, [setting])[0]
+
+
+def score_settings(
+    table: Sequence[PairCandidates], judged: Sequence[Sequence[Judged]], settings: Sequence[Setting]
+) -> list[SweepRow]:
+    """Each setting scored over the table, as the cache would decide: the nearest candidate decides if it is above
+    the floor (candidates come best first), and a guarded one means no hit."""
     positives = sum(item.pair.label == 1 for item in table)
     negatives = len(table) - positives
-    correct = false = negative_false = 0
-    for item, row in zip(table, judged, strict=True):
-        # the nearest candidate above the floor decides, as in the cache: a guarded one means no hit
-        nearest = next(
-            ((c, j) for c, j in zip(item.candidates, row, strict=True) if j.cosine >= setting.floor),
-            None,
+    # (the nearest candidate, whether serving it is a correct hit, whether the pair is a negative), once per table
+    nearest = [
+        (row[0], item.pair.label == 1 and item.candidates[0].text == item.pair.a.strip(), item.pair.label == 0)
+        for item, row in zip(table, judged, strict=True)
+        if row
+    ]
+    scored: list[SweepRow] = []
+    for setting in settings:
+        correct = false = negative_false = 0
+        thresholds = setting.thresholds()
+        for candidate, right, negative in nearest:
+            if candidate.cosine < setting.floor or not candidate.allowed(setting.mode, thresholds):
+                continue
+            if right:
+                correct += 1
+            else:
+                false += 1
+                negative_false += negative
+        scored.append(
+            SweepRow(
+                setting=setting,
+                precision=correct / (correct + false) if correct + false else 1.0,
+                recall=correct / positives if positives else 0.0,
+                false_hit_rate=negative_false / negatives if negatives else 0.0,
+                hits=correct + false,
+                correct_hits=correct,
+                false_hits=false,
+            )
         )
-        if nearest is None or not nearest[1].allowed(setting):
-            continue
-        if item.pair.label == 1 and nearest[0].text == item.pair.a.strip():
-            correct += 1
-        else:
-            false += 1
-            negative_false += item.pair.label == 0
-    return SweepRow(
-        setting=setting,
-        precision=correct / (correct + false) if correct + false else 1.0,
-        recall=correct / positives if positives else 0.0,
-        false_hit_rate=negative_false / negatives if negatives else 0.0,
-        hits=correct + false,
-        correct_hits=correct,
-        false_hits=false,
-    )
+    return scored
 
 
 def recommend(rows: Sequence[SweepRow], target_precision: float) -> SweepRow | None:
     """The setting meeting the target precision with the most recall; on a tie, the stricter one."""
     meeting = [r for r in rows if r.precision >= target_precision and r.hits > 0]
-    return max(meeting, key=lambda r: (r.recall, r.setting.floor, r.setting.veto_below or 0.0)) if meeting else None
+    return max(meeting, key=_strictness) if meeting else None
+
+
+def _strictness(row: SweepRow) -> tuple[float, float, float, float]:
+    setting = row.setting
+    return (row.recall, setting.floor, setting.veto_below or 0.0, setting.rescue_above or 0.0)

@@ -114,7 +114,9 @@ def _tool_commands(commands: Any) -> None:
     sweep.add_argument("--target-precision", type=float, default=0.9)
     sweep.add_argument("--namespace", default="default")
     sweep.add_argument("--plot", type=Path, help="write the precision/recall curves as a PNG")
-    sweep.add_argument("--write", action="store_true", help="write the recommended floor into the policy file")
+    sweep.add_argument(
+        "--write", action="store_true", help="write the recommended floor and verifier thresholds into the policy file"
+    )
 
     train = commands.add_parser("train", help="train a model the cache ships").add_subparsers(
         dest="train_command", required=True
@@ -444,13 +446,11 @@ def _tune(args: argparse.Namespace) -> int:
         print(f"cosine only: no floor reaches precision {target}")
     if chosen is None:
         best = max(result.grid, key=lambda r: (r.precision, r.recall))
-        print(f"no setting reaches precision {target} with the guard; the most precise: floor "
-              f"{best.setting.floor:.2f}, veto below {best.setting.veto_below}: precision {best.precision:.3f}, "
-              f"recall {best.recall:.3f}")  # fmt: skip
+        print(f"no setting reaches precision {target} with the guard; the most precise: "
+              f"{best.setting.describe()}: precision {best.precision:.3f}, recall {best.recall:.3f}")  # fmt: skip
     else:
-        print(f"recommended: guard on, cosine floor {chosen.setting.floor:.2f}, verifier veto below "
-              f"{chosen.setting.veto_below}: precision {chosen.precision:.3f}, recall {chosen.recall:.3f}, "
-              f"false-hit rate {chosen.false_hit_rate:.3f}")  # fmt: skip
+        print(f"recommended: guard on, {chosen.setting.describe()}: precision {chosen.precision:.3f}, "
+              f"recall {chosen.recall:.3f}, false-hit rate {chosen.false_hit_rate:.3f}")  # fmt: skip
     if args.plot:
         plot(result, f"{args.file.name}: precision / recall by cosine floor", args.plot)
         print(f"plot: {args.plot}")
@@ -463,6 +463,7 @@ def _tune(args: argparse.Namespace) -> int:
             "guard": True,
             "verifier": True,
             "verifier_veto_below": chosen.setting.veto_below,
+            "verifier_rescue_above": chosen.setting.rescue_above,
         }
         current.setdefault(args.namespace, {}).update(written)
         path.write_text(json.dumps(current, indent=2) + "\n")

@@ -27,7 +27,7 @@ from shared.evaluation import (
     judge,
     load_pairs,
     recommend,
-    score_setting,
+    score_settings,
 )
 from shared.guard.learned import LearnedVerifier
 from shared.guard.verifier import FalseHitGuard, VerifierThresholds
@@ -36,6 +36,7 @@ from shared.runtime import CacheRuntime, build_runtime
 
 FLOORS = [round(x, 2) for x in np.arange(0.50, 1.0, 0.01)]
 VETOES = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
+RESCUES = [0.6, 0.7, 0.8, 0.9, 1.0]  # 1.0: no rescue
 
 
 @contextmanager
@@ -98,7 +99,7 @@ def guard_cost_us(pairs: list[Pair], policy: NamespacePolicy) -> float:
 @dataclass(frozen=True)
 class TuneResult:
     by_floor: dict[GuardMode, list[SweepRow]]  # the namespace's verifier thresholds in the verifier curve
-    grid: list[SweepRow]  # every floor and veto threshold, with the guard's both stages
+    grid: list[SweepRow]  # every floor, veto and rescue threshold, with the guard's both stages
     chosen: SweepRow | None
     cosine_best: SweepRow | None
 
@@ -109,18 +110,23 @@ def tune_pairs(settings: Settings, path: Path, namespace: str, target_precision:
     with scratch_runtime(settings, namespace) as runtime:
         table = collect_candidates(runtime.cache, pairs, namespace=namespace, floor=min(FLOORS), limit=8)
         judged = judge(table, runtime.guard)
-    rescue = policy.verifier_rescue_above
-
-    def row(floor: float, mode: GuardMode, veto: float | None = None) -> SweepRow:
-        setting = Setting(floor=floor, mode=mode, veto_below=veto, rescue_above=rescue if veto is not None else None)
-        return score_setting(table, judged, setting)
-
+    veto, rescue = policy.verifier_veto_below, policy.verifier_rescue_above
     by_floor: dict[GuardMode, list[SweepRow]] = {
-        "cosine": [row(f, "cosine") for f in FLOORS],
-        "rules": [row(f, "rules") for f in FLOORS],
-        "rules+verifier": [row(f, "rules+verifier", policy.verifier_veto_below) for f in FLOORS],
+        "cosine": score_settings(table, judged, [Setting(floor=f, mode="cosine") for f in FLOORS]),
+        "rules": score_settings(table, judged, [Setting(floor=f, mode="rules") for f in FLOORS]),
+        "rules+verifier": score_settings(
+            table,
+            judged,
+            [Setting(floor=f, mode="rules+verifier", veto_below=veto, rescue_above=rescue) for f in FLOORS],
+        ),
     }
-    grid = [row(f, "rules+verifier", v) for f in FLOORS for v in VETOES]
+    everything = [
+        Setting(floor=f, mode="rules+verifier", veto_below=v, rescue_above=r)
+        for f in FLOORS
+        for v in VETOES
+        for r in RESCUES
+    ]
+    grid = score_settings(table, judged, everything)
     return TuneResult(
         by_floor, grid, recommend(grid, target_precision), recommend(by_floor["cosine"], target_precision)
     )
@@ -144,7 +150,7 @@ def plot(result: TuneResult, title: str, out: Path) -> None:
     chosen = result.chosen
     if chosen is not None:
         axis.scatter([chosen.recall], [chosen.precision], s=140, facecolors="none", edgecolors="red", linewidths=2,
-                     label=f"chosen: floor {chosen.setting.floor:.2f}, veto {chosen.setting.veto_below}",
+                     label=f"chosen: {chosen.setting.describe()}",
                      zorder=5)  # fmt: skip
     axis.set_xlabel("recall on positives")
     axis.set_ylabel("precision of hits")

@@ -71,16 +71,18 @@ def test_tune_pairs_recommends_plots_and_writes_the_policy(
     plot = tmp_path / "curve.png"
     assert main(["tune", "pairs", str(pairs_file), "--namespace", "faq", "--plot", str(plot), "--write"]) == 0
     out = capsys.readouterr().out
-    assert "recommended: guard on, cosine floor" in out
+    assert "recommended: guard on, floor" in out and "rescue from" in out
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     written = json.loads((tmp_path / "data" / "policies.json").read_text())
     assert written["faq"]["guard"] is True and 0.5 <= written["faq"]["similarity_threshold"] <= 0.99
     assert written["faq"]["verifier"] is True and 0.0 <= written["faq"]["verifier_veto_below"] <= 0.5
+    assert 0.6 <= written["faq"]["verifier_rescue_above"] <= 1.0
     from shared.config import load_settings
 
     policy = load_settings().policy("faq")
     assert policy.similarity_threshold == written["faq"]["similarity_threshold"]
     assert policy.verifier_veto_below == written["faq"]["verifier_veto_below"]
+    assert policy.verifier_rescue_above == written["faq"]["verifier_rescue_above"]
 
 
 def test_train_verifier_writes_a_model_the_guard_loads(

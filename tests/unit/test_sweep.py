@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from shared.evaluation import Judged, Neighbour, Pair, PairCandidates, Setting, recommend, score_setting
+from shared.evaluation import (
+    Judged,
+    Neighbour,
+    Pair,
+    PairCandidates,
+    Setting,
+    recommend,
+    score_setting,
+    score_settings,
+)
 from shared.guard.verifier import Verdict
 
 CLEAN, SOFT, HARD = Verdict(True, ()), Verdict(False, ("changed-specific",)), Verdict(False, ("number",))
@@ -50,3 +59,19 @@ def test_recommend_prefers_recall_then_the_stricter_setting() -> None:
     assert chosen is not None and chosen.precision >= 0.6
     assert (chosen.setting.floor, chosen.setting.veto_below) == (0.5, 0.05)
     assert recommend(rows, 1.01) is None
+
+
+def test_recommend_breaks_a_tie_with_the_stricter_rescue() -> None:
+    rows = [
+        score_setting(TABLE, JUDGED, Setting(floor=0.66, mode="rules+verifier", veto_below=0.0, rescue_above=r))
+        for r in (0.6, 0.8, 0.9)
+    ]
+    # the swap in TABLE scores 0.95: every one of these rescues it, so all three tie on recall
+    assert len({(r.correct_hits, r.false_hits) for r in rows}) == 1
+    chosen = recommend(rows, 0.0)
+    assert chosen is not None and chosen.setting.rescue_above == 0.9
+
+
+def test_scoring_many_settings_at_once_matches_one_at_a_time() -> None:
+    settings = [Setting(floor=f, mode=m) for f in (0.5, 0.66, 0.9) for m in ("cosine", "rules")]
+    assert score_settings(TABLE, JUDGED, settings) == [score_setting(TABLE, JUDGED, s) for s in settings]
