@@ -21,13 +21,13 @@ class NamespacePolicy(BaseModel):
     similarity_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = 0.66
     guard: bool = True
     # the guard's second stage, the learned pair verifier (shared/guard/learned.py): a candidate with a soft conflict
-    # (a swapped word or slot) is served from `verifier_rescue_above` up (0.7: every rescue added from 0.9 down to
-    # it was right on the FAQ file and two to one right on Quora; at 0.5 FAQ negatives start to pass); one the
-    # rules let through is vetoed below `verifier_veto_below` (0: off, as any veto cost FAQ recall faster than it
-    # bought Quora precision). The sweeps behind both defaults are in docs/quality.md
+    # (a swapped word or slot) is served from `verifier_rescue_above` up (0.9: lower thresholds raise precision on
+    # Quora but serve more wrong answers in number there, and let a changed specific through out of domain); one
+    # the rules let through is vetoed below `verifier_veto_below` (0: off, as any veto cost FAQ recall faster than
+    # it bought Quora precision). The sweeps behind both defaults are in docs/quality.md
     verifier: bool = True
     verifier_veto_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
-    verifier_rescue_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.7
+    verifier_rescue_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
     semantic: bool = True
     user_scoped: bool = False
     never_store: bool = False
