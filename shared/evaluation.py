@@ -224,7 +224,7 @@ def collect_candidates(
     namespace: str = "default",
     tenant: str = "eval",
     floor: float = 0.5,
-    limit: int = 8,
+    limit: int = 1,
 ) -> list[PairCandidates]:
     """Store every distinct `a`, then gather each `b`'s same-context neighbours above `floor` once, so that any
     threshold and guard setting can be scored without searching again."""

@@ -108,7 +108,8 @@ def tune_pairs(settings: Settings, path: Path, namespace: str, target_precision:
     pairs = load_pairs(path)
     policy = settings.policy(namespace)
     with scratch_runtime(settings, namespace) as runtime:
-        table = collect_candidates(runtime.cache, pairs, namespace=namespace, floor=min(FLOORS), limit=8)
+        # the nearest candidate alone decides in the cache (a guarded one means a miss), so it alone is judged
+        table = collect_candidates(runtime.cache, pairs, namespace=namespace, floor=min(FLOORS), limit=1)
         judged = judge(table, runtime.guard)
     veto, rescue = policy.verifier_veto_below, policy.verifier_rescue_above
     by_floor: dict[GuardMode, list[SweepRow]] = {
