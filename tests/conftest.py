@@ -1,5 +1,10 @@
-"""Shared fixtures. Integration fixtures talk to the real Redis (LLMCACHE_TEST_REDIS_URL, default local 6379)
-and the real Qdrant engines: an Edge shard in a temp dir and qdrant-client's ":memory:" mode."""
+"""Shared fixtures. Integration fixtures talk to the real Redis (`LLMCACHE_REDIS_URL`, the documented variable;
+redis://127.0.0.1:6379/15 when unset, a database apart from the default 0) under a unique key prefix per test, so a
+test never reads or deletes a user's keys, and to the real Qdrant engines: an Edge shard in a temp dir and
+qdrant-client's ":memory:" mode.
+
+`SHARED_DATA` is the labelled data beside the repository (`../shared/data`); a fresh clone does not have it, so a
+test that reads it uses `needs_shared_data(...)` and skips with the reason."""
 
 from __future__ import annotations
 
@@ -17,7 +22,17 @@ from shared.emulator.server import RunningEmulator
 from shared.runtime import CacheRuntime, build_runtime
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-REDIS_URL = os.environ.get("LLMCACHE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REDIS_URL = os.environ.get("LLMCACHE_REDIS_URL") or "redis://127.0.0.1:6379/15"
+
+
+def needs_shared_data(*names: str) -> pytest.MarkDecorator:
+    """Skips a test when any of `names` is missing from ../shared/data (a clone of the repository alone)."""
+    missing = [name for name in names if not (SHARED_DATA / name).exists()]
+    return pytest.mark.skipif(
+        bool(missing),
+        reason=f"needs {', '.join(missing)} from the labelled data in {SHARED_DATA} (../shared/data), "
+        "which is not part of the repository",
+    )
 
 
 @pytest.fixture(scope="session")

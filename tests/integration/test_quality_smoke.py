@@ -9,11 +9,12 @@ import pytest
 
 from shared.evaluation import evaluate_pairs, load_pairs
 from shared.runtime import CacheRuntime
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, needs_shared_data
 
 PARAPHRASES = SHARED_DATA / "paraphrase_positives.jsonl"
 
 
+@needs_shared_data(PARAPHRASES.name)
 @pytest.mark.parametrize("engine", ["edge"], indirect=True)
 def test_paraphrase_hit_rate_at_the_default_threshold(
     runtime: CacheRuntime, capsys: pytest.CaptureFixture[str]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shared.evaluation import Pair, load_pairs
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, needs_shared_data
 
 BENCH_DATA = Path(__file__).resolve().parents[2] / "bench" / "data"
 KINDS_PER_DOMAIN = {
@@ -39,7 +39,7 @@ def test_probe_and_holdout_share_no_domain_and_no_text() -> None:
     assert not _texts(probe) & _texts(holdout)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "faq_pairs_dev.jsonl").exists(), reason="../shared/data not present")
+@needs_shared_data("faq_pairs_dev.jsonl")
 def test_no_text_is_copied_from_the_dev_file() -> None:
     dev = _texts(load_pairs(SHARED_DATA / "faq_pairs_dev.jsonl"))
     for name in ("ood_pairs_probe.jsonl", "ood_pairs_holdout.jsonl"):
