@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigurationError
@@ -21,7 +21,7 @@ class QdrantSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = None  # set -> Qdrant server (cluster); unset -> embedded Qdrant Edge shard
-    api_key: str | None = None
+    api_key: SecretStr | None = None  # never printed: read with .get_secret_value() where a client is built
     location: str | None = None  # e.g. ":memory:" for qdrant-client's local mode (tests)
     collection: str = "llmcache"
     edge_path: Path | None = None  # default: <data_dir>/edge-shard
@@ -59,9 +59,10 @@ class RateLimit(BaseModel):
 class ProviderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    openai_api_key: str | None = None
+    # secrets: repr, logs and dumps show '**********'; read with .get_secret_value() where a client is built
+    openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None
-    anthropic_api_key: str | None = None
+    anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
     timeout_seconds: Annotated[float, Field(gt=0)] = 120.0
     retry: RetrySettings = Field(default_factory=RetrySettings)
@@ -167,7 +168,7 @@ def load_settings(**overrides: object) -> Settings:
         settings.qdrant.url = os.environ["QDRANT_URL"]
     providers = settings.providers
     if providers.openai_api_key is None and os.environ.get("OPENAI_API_KEY"):
-        providers.openai_api_key = os.environ["OPENAI_API_KEY"]
+        providers.openai_api_key = SecretStr(os.environ["OPENAI_API_KEY"])
     if providers.anthropic_api_key is None and os.environ.get("ANTHROPIC_API_KEY"):
-        providers.anthropic_api_key = os.environ["ANTHROPIC_API_KEY"]
+        providers.anthropic_api_key = SecretStr(os.environ["ANTHROPIC_API_KEY"])
     return settings

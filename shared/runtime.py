@@ -26,7 +26,8 @@ def build_embedder(settings: Settings) -> Embedder:
         from shared.embedding.openai_embedder import OpenAIEmbedder
 
         providers = settings.providers
-        client = OpenAI(api_key=providers.openai_api_key, base_url=providers.openai_base_url, max_retries=2)
+        key = providers.openai_api_key.get_secret_value() if providers.openai_api_key else None
+        client = OpenAI(api_key=key, base_url=providers.openai_base_url, max_retries=2)
         return OpenAIEmbedder(client, settings.embedding.openai_model, settings.embedding.openai_dimensions)
     from shared.embedding.minilm import MiniLMEmbedder
 
@@ -43,7 +44,8 @@ def build_index(settings: Settings, dimension: int) -> VectorIndex:
 
         from shared.index.server import ServerVectorIndex
 
-        client = QdrantClient(url=q.url, api_key=q.api_key) if q.url else QdrantClient(location=q.location)
+        api_key = q.api_key.get_secret_value() if q.api_key else None
+        client = QdrantClient(url=q.url, api_key=api_key) if q.url else QdrantClient(location=q.location)
         index = ServerVectorIndex(client, q.collection, dimension, q.hnsw_m, q.hnsw_ef_construct)
     else:
         from shared.index.edge import EdgeVectorIndex

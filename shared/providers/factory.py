@@ -5,6 +5,7 @@ from __future__ import annotations
 import anthropic
 import openai
 import redis
+from pydantic import SecretStr
 
 from shared.config import Settings
 from shared.keyspace import Keyspace
@@ -16,19 +17,24 @@ from shared.providers.pricing import PricingTable
 from shared.providers.ratelimit import SharedRateLimiter
 
 
+def _secret(value: SecretStr | None) -> str | None:
+    """The key itself, read only here, where the SDK client is built."""
+    return value.get_secret_value() if value is not None else None
+
+
 def build_providers(settings: Settings, client: redis.Redis) -> dict[ProviderName, Provider]:
     """Sync SDK clients with their own retries off (`max_retries=0`): tenacity owns retries."""
     config = settings.providers
     pricing = PricingTable.load(config.pricing_file)
     limiter = SharedRateLimiter(client, Keyspace(settings.key_prefix), config.max_rate_limit_wait_seconds)
     openai_client = openai.OpenAI(
-        api_key=config.openai_api_key or "missing-openai-key",
+        api_key=_secret(config.openai_api_key) or "missing-openai-key",
         base_url=config.openai_base_url,
         max_retries=0,
         timeout=config.timeout_seconds,
     )
     anthropic_client = anthropic.Anthropic(
-        api_key=config.anthropic_api_key or "missing-anthropic-key",
+        api_key=_secret(config.anthropic_api_key) or "missing-anthropic-key",
         base_url=config.anthropic_base_url,
         max_retries=0,
         timeout=config.timeout_seconds,

@@ -54,14 +54,22 @@ STATIC_TAIL_TOKENS = 256  # a static part this long after dynamic content is wor
 
 @dataclass(frozen=True)
 class LintFinding:
+    """One flagged span. `excerpt` is the flagged text itself (it may be per-user data, e.g. an e-mail address):
+    `str()` shows it for the operator's own `llmcache lint-prompt` run; log lines carry `log_fields()` only."""
+
     code: str
     message: str
     where: str
     offset: int
     excerpt: str
+    length: int = 0  # characters flagged from `offset`
 
     def __str__(self) -> str:
         return f"{self.where}@{self.offset}: [{self.code}] {self.message}: {self.excerpt!r}"
+
+    def log_fields(self) -> dict[str, str | int]:
+        """The rule and the position, never the flagged text."""
+        return {"code": self.code, "where": self.where, "offset": self.offset, "length": self.length}
 
 
 def lint_prefix_text(text: str, where: str = "system") -> list[LintFinding]:
@@ -79,6 +87,7 @@ def lint_prefix_text(text: str, where: str = "system") -> list[LintFinding]:
                     where,
                     match.start(),
                     match.group(0)[:60],
+                    match.end() - match.start(),
                 )
             )
     if findings:
@@ -93,6 +102,7 @@ def lint_prefix_text(text: str, where: str = "system") -> list[LintFinding]:
                     where,
                     first,
                     text[first : first + 60],
+                    len(text) - first,
                 )
             )
     return sorted(findings, key=lambda f: f.offset)
@@ -134,5 +144,5 @@ class PromptLintReporter:
             self._seen.add(request.namespace)
         findings = lint_request(request)
         for finding in findings:
-            log.warning("prompt_cache_lint", namespace=request.namespace, finding=str(finding), code=finding.code)
+            log.warning("prompt_cache_lint", namespace=request.namespace, **finding.log_fields())
         return findings
