@@ -28,3 +28,18 @@ class EmulatorConfig(BaseModel):
     openai_cache_retention_seconds: float = 600.0
     anthropic_default_min_cacheable_tokens: int = 1024
     embedding_dimensions: int = 1536
+    # Batch APIs (OpenAI /v1/batches, Anthropic /v1/messages/batches): a batch stays in each phase this long
+    batch_validating_seconds: Annotated[float, Field(ge=0)] = 0.0
+    batch_completion_seconds: Annotated[float, Field(ge=0)] = 0.0  # in_progress before its requests are answered
+    batch_finalizing_seconds: Annotated[float, Field(ge=0)] = 0.0
+    # hold: batches stay in_progress until `POST /emulator/batches/release` (tests stop a run mid-batch with it)
+    batch_hold: bool = False
+    # partial expiry: this fraction of each batch's requests (the last ones) runs out of the completion window
+    batch_expire_fraction: Annotated[float, Field(ge=0, le=1)] = 0.0
+    # per-request faults inside batches: custom_id or normalised last user message -> "400" | "429" | "500"
+    batch_request_faults: dict[str, str] = Field(default_factory=dict)
+    # the providers' documented limits (lower them in tests to exercise splitting)
+    openai_batch_max_requests: Annotated[int, Field(ge=1)] = 50_000
+    openai_batch_max_bytes: Annotated[int, Field(ge=1)] = 200 * 1024 * 1024
+    anthropic_batch_max_requests: Annotated[int, Field(ge=1)] = 100_000
+    anthropic_batch_max_bytes: Annotated[int, Field(ge=1)] = 256 * 1024 * 1024

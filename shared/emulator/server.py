@@ -1,5 +1,6 @@
-"""The emulator's HTTP server: `POST /v1/chat/completions`, `POST /v1/embeddings`, `POST /v1/messages`,
-`GET /emulator/stats`, `POST /emulator/reset`.
+"""The emulator's HTTP server: `POST /v1/chat/completions`, `POST /v1/embeddings`, `POST /v1/messages`, the Batch
+APIs (`/v1/files`, `/v1/batches`, `/v1/messages/batches`: see `batch_routes`), `GET /emulator/stats`,
+`POST /emulator/reset`, `POST /emulator/batches/release`.
 
 Fault injection per request: header `x-emulator-fault: 429|500|529|400|timeout|malformed`, optionally
 `x-emulator-fault-times: N` (only the first N attempts of the same request fail; the SDK resends the same body
@@ -8,292 +9,25 @@ and headers on a retry) and `x-emulator-retry-after: SECONDS`. By rate: `Emulato
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import random
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import numpy as np
 import structlog
 
-from shared.emulator.accounting import Block, PrefixCache, anthropic_account, openai_account
-from shared.emulator.answers import answer_for, truncate_to_tokens
+from shared.emulator import batch_routes
+from shared.emulator.chat import ROUTES
 from shared.emulator.config import EmulatorConfig
-from shared.emulator.stats import EmulatorStats
-from shared.errors import ConfigurationError
-from shared.providers.pricing import PricingTable
-from shared.providers.prompt_cache import MAX_BREAKPOINTS
-from shared.providers.tokens import count_content_tokens, count_tokens, encode_tokens
+from shared.emulator.state import EmulatedError, EmulatorState, anthropic_error_body, openai_error_body
 
 log = structlog.get_logger("llmcache.emulator")
 EMULATOR_HEADER = "llmcache-provider-emulator"
 OPENAI_MESSAGE_OVERHEAD = 3  # ChatML tokens per message, as OpenAI documents for counting
-ANTHROPIC_ERROR_TYPES = {
-    400: "invalid_request_error",
-    401: "authentication_error",
-    404: "not_found_error",
-    413: "request_too_large",
-    429: "rate_limit_error",
-    500: "api_error",
-    529: "overloaded_error",
-}
-OPENAI_ERROR_TYPES = {400: "invalid_request_error", 401: "invalid_request_error", 429: "requests", 500: "server_error"}
-
-
-class EmulatedError(Exception):
-    def __init__(self, status: int, message: str, param: str | None = None, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.param = param
-        self.retry_after = retry_after
-
-
-@dataclass
-class EmulatorState:
-    config: EmulatorConfig
-    pricing: PricingTable
-    stats: EmulatorStats
-    openai_cache: PrefixCache
-    anthropic_cache: PrefixCache
-    fault_attempts: dict[str, int]
-    lock: threading.Lock
-    rng: random.Random
-
-    @classmethod
-    def create(cls, config: EmulatorConfig) -> EmulatorState:
-        return cls(
-            config,
-            PricingTable.load(),
-            EmulatorStats(),
-            PrefixCache(),
-            PrefixCache(),
-            {},
-            threading.Lock(),
-            random.Random(config.fault_seed),
-        )
-
-    def reset(self) -> None:
-        self.stats.reset()
-        self.openai_cache.clear()
-        self.anthropic_cache.clear()
-        with self.lock:
-            self.fault_attempts.clear()
-
-
-def _text_of(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
-    return ""
-
-
-def _required_model(body: dict[str, Any], message: str) -> str:
-    model = body.get("model")
-    if not isinstance(model, str) or not model:
-        raise EmulatedError(400, message, "model")
-    return model
-
-
-def _last_user_text(messages: list[dict[str, Any]]) -> str:
-    for message in reversed(messages):
-        if message.get("role") == "user":
-            return _text_of(message.get("content"))
-    return ""
-
-
-def _openai_completion(state: EmulatorState, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    model = _required_model(body, "you must provide a model parameter")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise EmulatedError(
-            400, "[] is too short - 'messages'" if messages == [] else "'messages' is required", "messages"
-        )
-    prompt_tokens: list[int] = []
-    if body.get("tools"):
-        prompt_tokens += encode_tokens(json.dumps(body["tools"], sort_keys=True))
-    for message in messages:
-        prompt_tokens += encode_tokens(f"<|{message.get('role')}|>") + encode_tokens(
-            _text_of(message.get("content")) or json.dumps(message.get("content"), sort_keys=True)
-        )
-    prompt_count = len(prompt_tokens) + 3  # every reply is primed with <|start|>assistant<|message|>
-    config = state.config
-    account = openai_account(
-        state.openai_cache,
-        model,
-        prompt_tokens,
-        minimum=config.openai_min_cached_tokens,
-        step=config.openai_cache_step_tokens,
-        retention_s=config.openai_cache_retention_seconds,
-    )
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
-    text, output_tokens, cut = truncate_to_tokens(
-        answer_for(config, _last_user_text(messages), {k: v for k, v in body.items() if k != "stream"}), max_tokens
-    )
-    state.openai_cache.commit(account.pending)
-    state.stats.record_call(
-        "chat.completions",
-        model,
-        input_tokens=prompt_count,
-        output_tokens=output_tokens,
-        cache_read_tokens=account.read_tokens,
-    )
-    response = {
-        "id": f"chatcmpl-emu{uuid.uuid4().hex[:20]}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text, "refusal": None, "annotations": []},
-                "logprobs": None,
-                "finish_reason": "length" if cut else "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": prompt_count,
-            "completion_tokens": output_tokens,
-            "total_tokens": prompt_count + output_tokens,
-            "prompt_tokens_details": {"cached_tokens": account.read_tokens, "audio_tokens": 0},
-            "completion_tokens_details": {
-                "reasoning_tokens": 0,
-                "audio_tokens": 0,
-                "accepted_prediction_tokens": 0,
-                "rejected_prediction_tokens": 0,
-            },
-        },
-        "service_tier": "default",
-        "system_fingerprint": "fp_llmcache_emulator",
-    }
-    return response, output_tokens
-
-
-def _openai_embeddings(state: EmulatorState, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    model = _required_model(body, "you must provide a model parameter")
-    raw = body.get("input")
-    inputs = [raw] if isinstance(raw, str) else raw
-    if not isinstance(inputs, list) or not inputs or not all(isinstance(i, str) for i in inputs):
-        raise EmulatedError(400, "'input' must be a string or a non-empty array of strings", "input")
-    dimensions = int(body.get("dimensions") or state.config.embedding_dimensions)
-    encoding = body.get("encoding_format", "float")
-    data = []
-    tokens = 0
-    for index, text in enumerate(inputs):
-        tokens += count_tokens(text)
-        seed = int.from_bytes(hashlib.sha256(f"{model}\x00{text}".encode()).digest()[:8], "little")
-        vector = np.random.default_rng(seed).standard_normal(dimensions).astype(np.float32)
-        vector /= np.linalg.norm(vector)
-        embedding: Any = (
-            base64.b64encode(vector.astype("<f4").tobytes()).decode() if encoding == "base64" else vector.tolist()
-        )
-        data.append({"object": "embedding", "index": index, "embedding": embedding})
-    state.stats.record_call("embeddings", model, input_tokens=tokens)
-    return {
-        "object": "list",
-        "data": data,
-        "model": model,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }, 0
-
-
-def _anthropic_blocks(body: dict[str, Any]) -> list[Block]:
-    blocks: list[Block] = []
-
-    def add(block: Any) -> None:
-        if isinstance(block, str):
-            block = {"type": "text", "text": block}
-        control = block.get("cache_control") if isinstance(block, dict) else None
-        material = {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
-        ttl = (control.get("ttl") or "5m") if isinstance(control, dict) else None
-        blocks.append(Block(material, count_content_tokens(material), ttl))
-
-    for tool in body.get("tools") or []:
-        add(tool)
-    system = body.get("system")
-    for block in [system] if isinstance(system, str) else system or []:
-        add(block)
-    for message in body["messages"]:
-        content = message.get("content")
-        for block in [content] if isinstance(content, str) else content or []:
-            add(block)
-    return blocks
-
-
-def _anthropic_message(state: EmulatorState, body: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    model = _required_model(body, "model: Field required")
-    if not isinstance(body.get("max_tokens"), int):
-        raise EmulatedError(400, "max_tokens: Field required")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise EmulatedError(400, "messages: at least one message is required")
-    for index, message in enumerate(messages):
-        if message.get("role") not in ("user", "assistant"):
-            raise EmulatedError(400, f"messages.{index}.role: Input should be 'user' or 'assistant'")
-    blocks = _anthropic_blocks(body)
-    breakpoints = sum(1 for b in blocks if b.breakpoint_ttl is not None)
-    if breakpoints > MAX_BREAKPOINTS:
-        raise EmulatedError(
-            400, f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}."
-        )
-    try:
-        minimum = state.pricing.price(model).min_cacheable_tokens
-    except ConfigurationError:  # an unknown model still gets an answer, with the default minimum
-        minimum = state.config.anthropic_default_min_cacheable_tokens
-    account = anthropic_account(state.anthropic_cache, model, blocks, minimum)
-    total = sum(b.tokens for b in blocks)
-    text, output_tokens, cut = truncate_to_tokens(
-        answer_for(state.config, _last_user_text(messages), body), int(body["max_tokens"])
-    )
-    state.anthropic_cache.commit(account.pending)
-    written = account.write_5m_tokens + account.write_1h_tokens
-    input_tokens = total - account.read_tokens - written
-    state.stats.record_call(
-        "messages",
-        model,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        cache_read_tokens=account.read_tokens,
-        cache_write_tokens=written,
-    )
-    response = {
-        "id": f"msg_emu{uuid.uuid4().hex[:20]}",
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": [{"type": "text", "text": text}],
-        "stop_reason": "max_tokens" if cut else "end_turn",
-        "stop_sequence": None,
-        "usage": {
-            "input_tokens": input_tokens,
-            "output_tokens": output_tokens,
-            "cache_creation_input_tokens": written,
-            "cache_read_input_tokens": account.read_tokens,
-            "cache_creation": {
-                "ephemeral_5m_input_tokens": account.write_5m_tokens,
-                "ephemeral_1h_input_tokens": account.write_1h_tokens,
-            },
-            "service_tier": "standard",
-        },
-    }
-    return response, output_tokens
-
-
-ROUTES = {
-    "/v1/chat/completions": ("openai", _openai_completion),
-    "/chat/completions": ("openai", _openai_completion),
-    "/v1/embeddings": ("openai", _openai_embeddings),
-    "/embeddings": ("openai", _openai_embeddings),
-    "/v1/messages": ("anthropic", _anthropic_message),
-}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -303,9 +37,11 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the stats endpoint and structlog say what happened."""
 
-    def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(
+        self, status: int, payload: bytes, headers: dict[str, str] | None = None, content_type: str = "application/json"
+    ) -> None:
         self.send_response(status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", content_type)
         self.send_header("content-length", str(len(payload)))
         self.send_header("x-emulator", EMULATOR_HEADER)
         for name, value in (headers or {}).items():
@@ -313,22 +49,43 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
+    def _batch_route(self, method: str, raw: bytes) -> bool:
+        """The Batch API endpoints (files, batches, message batches); False when the path is none of theirs."""
+        base_url = f"http://{self.headers.get('host') or f'127.0.0.1:{self.server.server_address[1]}'}"
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        answer = batch_routes.dispatch(
+            self.server.state, method, self.path, headers=headers, raw=raw, base_url=base_url
+        )
+        if answer is None:
+            return False
+        self._send(answer.status, answer.body, answer.headers, answer.content_type)
+        return True
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("content-length") or 0)
+        return self.rfile.read(length) if length else b""
+
     def do_GET(self) -> None:
         if self.path.rstrip("/") == "/emulator/stats":
             self._send(200, json.dumps(self.server.state.stats.snapshot()).encode())
-        else:
+        elif not self._batch_route("GET", b""):
+            self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+
+    def do_DELETE(self) -> None:
+        if not self._batch_route("DELETE", self._read_body()):
             self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
 
     def do_POST(self) -> None:
         state = self.server.state
-        length = int(self.headers.get("content-length") or 0)
-        raw = self.rfile.read(length) if length else b""
+        raw = self._read_body()
         path = self.path.split("?")[0].rstrip("/")
         if path == "/emulator/reset":
             state.reset()
             self._send(200, b'{"reset": true}')
             return
         route = ROUTES.get(path)
+        if route is None and self._batch_route("POST", raw):
+            return
         if route is None:
             self._send(404, json.dumps({"error": {"message": f"no route {path}"}}).encode())
             return
@@ -402,21 +159,11 @@ class _Handler(BaseHTTPRequestHandler):
         if retry_after is not None:
             headers["retry-after"] = retry_after
             headers["retry-after-ms"] = str(int(float(retry_after) * 1000))
-        if flavour == "openai":
-            payload: dict[str, Any] = {
-                "error": {
-                    "message": error.message,
-                    "type": OPENAI_ERROR_TYPES.get(error.status, "server_error"),
-                    "param": error.param,
-                    "code": "rate_limit_exceeded" if error.status == 429 else None,
-                }
-            }
-        else:
-            payload = {
-                "type": "error",
-                "error": {"type": ANTHROPIC_ERROR_TYPES.get(error.status, "api_error"), "message": error.message},
-                "request_id": request_id,
-            }
+        payload = (
+            openai_error_body(error.status, error.message, error.param)
+            if flavour == "openai"
+            else anthropic_error_body(error.status, error.message, request_id)
+        )
         self._send(error.status, json.dumps(payload).encode(), headers)
 
 
@@ -456,6 +203,14 @@ class RunningEmulator:
 
     def stats(self) -> dict[str, Any]:
         return self.state.stats.snapshot()
+
+    def configure(self, **changes: Any) -> None:
+        """Change settings while running, e.g. `configure(batch_hold=True, batch_expire_fraction=0.5)`."""
+        self.state.configure(**changes)
+
+    def release_batches(self) -> None:
+        """Held batches (`batch_hold`) may now finish."""
+        self.state.batches_released.set()
 
     def reset(self) -> None:
         self.state.reset()
