@@ -35,7 +35,7 @@ from shared.models import (
     utc_now,
 )
 from shared.policy import NamespacePolicy
-from shared.store import EntryStore, VersionRegistry
+from shared.store_protocols import EntryStoreProtocol, VersionRegistryProtocol
 
 log = structlog.get_logger("llmcache.cache")
 
@@ -76,8 +76,8 @@ class LLMCache:
         self,
         policies: Mapping[str, NamespacePolicy],
         *,
-        store: EntryStore,
-        versions: VersionRegistry,
+        store: EntryStoreProtocol,
+        versions: VersionRegistryProtocol,
         index: VectorIndex,
         embedder: Embedder,
         guard: FalseHitGuard | None = None,
@@ -150,7 +150,10 @@ class LLMCache:
             prepared.policy.similarity_threshold if threshold is None else threshold,
             prepared.policy.semantic_candidates,
         )
-        return self._first_live(prepared, candidates, now, vector) or self._miss(prepared, "no-semantic-match", vector)
+        found = self._first_live(prepared, candidates, now, vector)
+        if isinstance(found, SemanticHit):
+            return found
+        return self._miss(prepared, "no-semantic-match", vector, guard_reasons=found)
 
     def lookup_many(self, requests: Sequence[CacheRequest], *, threshold: float | None = None) -> list[LookupResult]:
         """Like `lookup` for each request, with one batched embedding and one batched vector search."""
@@ -182,8 +185,11 @@ class LLMCache:
                 )
                 for position, candidates in zip(positions, found, strict=True):
                     i = pending[position]
-                    results[i] = self._first_live(prepared[i], candidates, now, vectors[position]) or self._miss(
-                        prepared[i], "no-semantic-match", vectors[position]
+                    live = self._first_live(prepared[i], candidates, now, vectors[position])
+                    results[i] = (
+                        live
+                        if isinstance(live, SemanticHit)
+                        else self._miss(prepared[i], "no-semantic-match", vectors[position], guard_reasons=live)
                     )
         return [r for r in results if r is not None]
 
@@ -210,12 +216,13 @@ class LLMCache:
 
     def _first_live(
         self, prepared: _Prepared, candidates: Sequence[Candidate], now: datetime, vector: Vectors
-    ) -> SemanticHit | None:
+    ) -> SemanticHit | tuple[str, ...]:
+        """The hit, else the guard's reasons for refusing the nearest live candidate (empty: nothing refused)."""
         if not candidates:
-            return None
+            return ()
         bodies = self._store.get_many([c.entry_id for c in candidates])
         stale: list[str] = []
-        hit: SemanticHit | None = None
+        hit: SemanticHit | tuple[str, ...] = ()
         for candidate, entry in zip(candidates, bodies, strict=True):
             if entry is None or entry.is_expired(now):
                 stale.append(candidate.entry_id)
@@ -240,6 +247,7 @@ class LLMCache:
                         reasons=verdict.reasons,
                         verifier_score=verdict.score,
                     )
+                    hit = verdict.reasons or ("verifier",)
                     break
             hit = SemanticHit(entry=entry, similarity=candidate.score)
             break
@@ -259,9 +267,12 @@ class LLMCache:
         )
 
     @staticmethod
-    def _miss(prepared: _Prepared, reason: str, vector: Vectors | None = None) -> Miss:
+    def _miss(
+        prepared: _Prepared, reason: str, vector: Vectors | None = None, guard_reasons: tuple[str, ...] = ()
+    ) -> Miss:
         return Miss(
             reason=reason,
+            guard_reasons=guard_reasons,
             request_key=prepared.keys.request_key,
             context_fp=prepared.keys.context_fp,
             version=prepared.keys.version,
