@@ -150,10 +150,7 @@ class LLMCache:
             prepared.policy.similarity_threshold if threshold is None else threshold,
             prepared.policy.semantic_candidates,
         )
-        found = self._first_live(prepared, candidates, now, vector)
-        if isinstance(found, SemanticHit):
-            return found
-        return self._miss(prepared, "no-semantic-match", vector, guard_reasons=found)
+        return self._first_live(prepared, candidates, now, vector) or self._miss(prepared, "no-semantic-match", vector)
 
     def lookup_many(self, requests: Sequence[CacheRequest], *, threshold: float | None = None) -> list[LookupResult]:
         """Like `lookup` for each request, with one batched embedding and one batched vector search."""
@@ -185,11 +182,8 @@ class LLMCache:
                 )
                 for position, candidates in zip(positions, found, strict=True):
                     i = pending[position]
-                    live = self._first_live(prepared[i], candidates, now, vectors[position])
-                    results[i] = (
-                        live
-                        if isinstance(live, SemanticHit)
-                        else self._miss(prepared[i], "no-semantic-match", vectors[position], guard_reasons=live)
+                    results[i] = self._first_live(prepared[i], candidates, now, vectors[position]) or self._miss(
+                        prepared[i], "no-semantic-match", vectors[position]
                     )
         return [r for r in results if r is not None]
 
@@ -216,13 +210,12 @@ class LLMCache:
 
     def _first_live(
         self, prepared: _Prepared, candidates: Sequence[Candidate], now: datetime, vector: Vectors
-    ) -> SemanticHit | tuple[str, ...]:
-        """The hit, else the guard's reasons for refusing the nearest live candidate (empty: nothing refused)."""
+    ) -> SemanticHit | None:
         if not candidates:
-            return ()
+            return None
         bodies = self._store.get_many([c.entry_id for c in candidates])
         stale: list[str] = []
-        hit: SemanticHit | tuple[str, ...] = ()
+        hit: SemanticHit | None = None
         for candidate, entry in zip(candidates, bodies, strict=True):
             if entry is None or entry.is_expired(now):
                 stale.append(candidate.entry_id)
@@ -247,7 +240,6 @@ class LLMCache:
                         reasons=verdict.reasons,
                         verifier_score=verdict.score,
                     )
-                    hit = verdict.reasons or ("verifier",)
                     break
             hit = SemanticHit(entry=entry, similarity=candidate.score)
             break
@@ -267,12 +259,9 @@ class LLMCache:
         )
 
     @staticmethod
-    def _miss(
-        prepared: _Prepared, reason: str, vector: Vectors | None = None, guard_reasons: tuple[str, ...] = ()
-    ) -> Miss:
+    def _miss(prepared: _Prepared, reason: str, vector: Vectors | None = None) -> Miss:
         return Miss(
             reason=reason,
-            guard_reasons=guard_reasons,
             request_key=prepared.keys.request_key,
             context_fp=prepared.keys.context_fp,
             version=prepared.keys.version,
