@@ -28,6 +28,17 @@ class ModelPrice(BaseModel):
     min_cacheable_tokens: Annotated[int, Field(ge=0)] = 1024
 
 
+class BatchTerms(BaseModel):
+    """A provider's Batch API terms: whether prompt-cache prices apply inside a batch (the discount itself is each
+    model's `batch_discount`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt_cache_discounts_apply: bool = True
+    completion_window: str = "24h"
+    note: str = ""
+
+
 class Cost(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -44,6 +55,7 @@ class PricingTable(BaseModel):
 
     as_of: str
     models: dict[str, ModelPrice]
+    batch: dict[ProviderName, BatchTerms] = Field(default_factory=dict)
 
     @classmethod
     def load(cls, path: Path | None = None) -> PricingTable:
@@ -59,14 +71,21 @@ class PricingTable(BaseModel):
             raise ConfigurationError(f"model {model!r} is not in the pricing table (as of {self.as_of})")
         return self.models[max(matches, key=len)]
 
+    def batch_terms(self, provider: ProviderName) -> BatchTerms:
+        return self.batch.get(provider) or BatchTerms()
+
     def cost(self, model: str, usage: Usage, batch: bool = False) -> Cost:
+        """What `usage` costs, synchronously or (`batch`) inside a provider Batch API job: the model's
+        `batch_discount` on everything, with cache reads and writes at their own prices where the provider's batch
+        terms say prompt-cache prices apply inside a batch, else as plain input."""
         price = self.price(model)
         discount = price.batch_discount if batch else 1.0
+        cached = not batch or self.batch_terms(price.provider).prompt_cache_discounts_apply
         paid = (
             usage.input_tokens * price.input
-            + usage.cache_read_tokens * price.cached_input
-            + usage.cache_write_5m_tokens * price.cache_write_5m
-            + usage.cache_write_1h_tokens * price.cache_write_1h
+            + usage.cache_read_tokens * (price.cached_input if cached else price.input)
+            + usage.cache_write_5m_tokens * (price.cache_write_5m if cached else price.input)
+            + usage.cache_write_1h_tokens * (price.cache_write_1h if cached else price.input)
             + usage.output_tokens * price.output
         )
         all_input = (
