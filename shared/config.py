@@ -108,6 +108,7 @@ class WorkerSettings(BaseModel):
     sweep_stale_versions_seconds: Annotated[float, Field(gt=0)] = 1800.0
     metrics_rollup_seconds: Annotated[float, Field(gt=0)] = 60.0
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9464
+    metrics_host: str = "127.0.0.1"  # 0.0.0.0 inside a container, so that Prometheus can scrape it
     beat_lock_seconds: Annotated[float, Field(gt=1)] = 30.0
 
 

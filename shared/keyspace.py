@@ -47,22 +47,35 @@ class Keyspace:
         return f"{self.prefix}:metrics:lat:{minute}:{group}:{kind}"
 
     def metrics_rolled(self) -> str:
-        """ZSET group -> nothing; member "minute|group" scored by minute: roll-ups done (json in metrics_series)."""
+        """ZSET member "<minute>" scored by minute: closed minutes already rolled up (rows in metrics_series)."""
         return f"{self.prefix}:metrics:rolled-minute"
 
     def metrics_series(self, group: str) -> str:
         """ZSET of per-minute roll-ups (json) of one namespace|model group, scored by minute."""
         return f"{self.prefix}:metrics:series:{group}"
 
-    def metrics_totals(self, group: str) -> str:
-        """HASH counter -> running total of one namespace|model group (what Prometheus scrapes)."""
-        return f"{self.prefix}:metrics:totals:{group}"
-
     def metrics_groups(self) -> str:
         return f"{self.prefix}:metrics:groups"
 
-    def metrics_alert(self, namespace: str) -> str:
-        return f"{self.prefix}:metrics:alert:{namespace}"
+    def metrics_counters(self) -> str:
+        """HASH "<namespace>|<model>|<counter>" -> running total since the first job (what Prometheus scrapes)."""
+        return f"{self.prefix}:metrics:counters"
+
+    def metrics_histogram(self) -> str:
+        """HASH "<namespace>|<model>|<outcome>|<bucket index, sum or count>" -> latency histogram (not cumulative)."""
+        return f"{self.prefix}:metrics:histogram"
+
+    def metrics_guard(self) -> str:
+        """HASH "<namespace>|<reason>" -> guard refusals since the first job."""
+        return f"{self.prefix}:metrics:guard"
+
+    def metrics_alerts(self) -> str:
+        """HASH namespace -> json of the hit-rate alert now raised for it."""
+        return f"{self.prefix}:metrics:alerts"
+
+    def celery_queue(self, queue: str) -> str:
+        """The Redis list of a Celery queue at priority 0 (others: "<list>:<priority>"), as kombu names it."""
+        return f"{self.prefix}:celery:{queue}"
 
     def beat_lock(self) -> str:
         return f"{self.prefix}:beat:lock"

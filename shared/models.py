@@ -133,6 +133,7 @@ class Miss(_Frozen):
     context_fp: str | None = None
     version: str | None = None
     embedding: Any = Field(default=None, exclude=True, repr=False)  # numpy vector of the last user text
+    guard_reasons: tuple[str, ...] = ()  # the false-hit guard refused the nearest live candidate for these
 
 
 LookupResult = ExactHit | SemanticHit | Miss

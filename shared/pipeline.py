@@ -97,6 +97,8 @@ class JobProcessor:
         guarded = policy.guard
         claim = self._coordinator.claim(
             miss.request_key,
+            if found.guard_reasons and self._recorder is not None:
+                self._recorder.record_guard_refusal(request.namespace, found.guard_reasons)
             miss.context_fp if threshold is not None else None,
             miss.embedding,
             threshold,

@@ -49,6 +49,7 @@ def _service_commands(commands: Any) -> None:
 
     metrics = commands.add_parser("metrics", help="run the metrics worker and its Prometheus /metrics endpoint")
     metrics.add_argument("--port", type=int, help="Prometheus port (default from settings, 9464)")
+    metrics.add_argument("--host", help="address to bind (default from settings, 127.0.0.1; 0.0.0.0 in a container)")
 
     emulator = commands.add_parser(
         "emulator", help="run the provider emulator (OpenAI + Anthropic wire formats; not a real provider)"
@@ -229,20 +230,10 @@ def _metrics(args: argparse.Namespace) -> int:
     from prometheus_client.core import REGISTRY
 
     from shared.keyspace import Keyspace
-    from shared.metrics import MetricsRollup, prometheus_families
-    from workers.app import create_app
+    from workers.app import QUEUES, create_app
+    from workers.metrics_endpoint import LLMCacheCollector, WorkerCensus
 
     settings = _settings()
-    rollup = MetricsRollup(redis.Redis.from_url(settings.redis_url), Keyspace(settings.key_prefix))
-
-    class _Collector:
-        def collect(self) -> Any:
-            return prometheus_families(rollup)
-
-    REGISTRY.register(_Collector())
-    port = args.port if args.port is not None else settings.workers.metrics_port
-    start_http_server(port, addr="127.0.0.1")
-    print(f"llmcache metrics: Prometheus endpoint on http://127.0.0.1:{port}/metrics", flush=True)
     app = create_app(settings)
     app.worker_main(
         ["worker", "-Q", "metrics", "-c", "1", "-P", "solo", "-n", f"llmcache-metrics-{os.getpid()}@%h",
@@ -253,6 +244,14 @@ def _metrics(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from shared.batchfiles import LineOptions
+    census = WorkerCensus(app)
+    client = redis.Redis.from_url(settings.redis_url)
+    REGISTRY.register(LLMCacheCollector(client, Keyspace(settings.key_prefix), QUEUES, census))
+    port = args.port if args.port is not None else settings.workers.metrics_port
+    host = args.host if args.host is not None else settings.workers.metrics_host
+    start_http_server(port, addr=host)
+    census.start()
+    print(f"llmcache metrics: Prometheus endpoint on http://{host}:{port}/metrics", flush=True)
     from workers.batch import describe, run_batch
     from workers.producer import LLMCacheClient
 
@@ -287,11 +286,10 @@ def _stats(args: argparse.Namespace) -> int:
 
     settings = _settings()
     rollup = MetricsRollup(redis.Redis.from_url(settings.redis_url), Keyspace(settings.key_prefix))
-    rollup.roll_up(include_current=True)
-    if args.json:
+    if args.json:  # read-only: rows not rolled up yet are computed, not written
         print(dumps_stats(rollup, args.minutes))
         return 0
-    rows = rollup.series(minutes=args.minutes)
+    rows = rollup.report(minutes=args.minutes)
     if not rows:
         print(f"no jobs in the last {args.minutes} minutes")
         return 0

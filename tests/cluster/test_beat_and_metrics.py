@@ -156,7 +156,8 @@ def test_warm_up_enqueues_what_is_missing_then_finds_it_fresh(cluster: Cluster, 
 
 
 def test_metrics_match_the_emulators_call_counts(cluster: Cluster) -> None:
-    model = f"gpt-4o-mini-{uuid.uuid4().hex[:6]}"
+    model = f"gpt-4o-mini-{uuid.uuid4().hex[:6]}"  # its own emulator count; its metrics label is "gpt-4o-mini"
+    namespace = "pricing"  # no other test of this module (one cluster, one key prefix) uses it: its own group
     tenant = uuid.uuid4().hex[:8]
     texts = [
         "How do I rotate an API key?",
@@ -165,12 +166,12 @@ def test_metrics_match_the_emulators_call_counts(cluster: Cluster) -> None:
         "Can I pay by invoice?",
     ]
     for text in texts:  # one after another: 3 misses and 1 exact hit
-        cluster.client.submit(Job(request=request(text, tenant, model=model))).result(60)
+        cluster.client.submit(Job(request=request(text, tenant, namespace=namespace, model=model))).result(60)
     stats = subprocess.run(
         [sys.executable, "-m", "workers.cli", "stats", "--json"], env=cluster.env, cwd=ROOT, capture_output=True,
         text=True, timeout=60, check=True,
     )  # fmt: skip
-    totals = json.loads(stats.stdout)["totals"][f"faq|{model}"]
+    totals = json.loads(stats.stdout)["totals"][f"{namespace}|gpt-4o-mini"]
     assert totals["provider_calls"] == cluster.provider_calls(model) == 3
     assert (totals["requests"], totals["miss"], totals["exact"]) == (4, 3, 1)
     emulator_tokens = cluster.emulator.stats()["by_model"][model]
@@ -182,8 +183,10 @@ def test_metrics_match_the_emulators_call_counts(cluster: Cluster) -> None:
         stdout=(cluster.logs / "metrics.log").open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        line = f'llmcache_provider_calls_total{{model="{model}",namespace="faq"}} 3.0'
+        line = f'llmcache_provider_calls_total{{model="gpt-4o-mini",namespace="{namespace}"}} 3.0'
         wait_until(lambda: line in _scrape(port), timeout=60, what="the /metrics endpoint")
+        alive = 'llmcache_workers_alive{queues="llm-maintenance"} 1.0'  # the cluster's worker answered the ping
+        wait_until(lambda: alive in _scrape(port), timeout=60, what="the worker census")
     finally:
         metrics.terminate()
         metrics.wait(timeout=20)
