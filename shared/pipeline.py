@@ -85,6 +85,8 @@ class JobProcessor:
             found = self._cache.lookup(request, threshold=overrides.threshold)
             if not isinstance(found, Miss):
                 return self._hit(job, found, waits, started)
+            if found.guard_reasons and self._recorder is not None:
+                self._recorder.record_guard_refusal(request.namespace, found.guard_reasons)
             miss = found
         else:
             miss = self._cache.miss_for(request)
@@ -97,8 +99,6 @@ class JobProcessor:
         guarded = policy.guard
         claim = self._coordinator.claim(
             miss.request_key,
-            if found.guard_reasons and self._recorder is not None:
-                self._recorder.record_guard_refusal(request.namespace, found.guard_reasons)
             miss.context_fp if threshold is not None else None,
             miss.embedding,
             threshold,

@@ -235,6 +235,14 @@ def _metrics(args: argparse.Namespace) -> int:
 
     settings = _settings()
     app = create_app(settings)
+    census = WorkerCensus(app)
+    client = redis.Redis.from_url(settings.redis_url)
+    REGISTRY.register(LLMCacheCollector(client, Keyspace(settings.key_prefix), QUEUES, census))
+    port = args.port if args.port is not None else settings.workers.metrics_port
+    host = args.host if args.host is not None else settings.workers.metrics_host
+    start_http_server(port, addr=host)
+    census.start()
+    print(f"llmcache metrics: Prometheus endpoint on http://{host}:{port}/metrics", flush=True)
     app.worker_main(
         ["worker", "-Q", "metrics", "-c", "1", "-P", "solo", "-n", f"llmcache-metrics-{os.getpid()}@%h",
          "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"]
@@ -244,14 +252,6 @@ def _metrics(args: argparse.Namespace) -> int:
 
 def _batch(args: argparse.Namespace) -> int:
     from shared.batchfiles import LineOptions
-    census = WorkerCensus(app)
-    client = redis.Redis.from_url(settings.redis_url)
-    REGISTRY.register(LLMCacheCollector(client, Keyspace(settings.key_prefix), QUEUES, census))
-    port = args.port if args.port is not None else settings.workers.metrics_port
-    host = args.host if args.host is not None else settings.workers.metrics_host
-    start_http_server(port, addr=host)
-    census.start()
-    print(f"llmcache metrics: Prometheus endpoint on http://{host}:{port}/metrics", flush=True)
     from workers.batch import describe, run_batch
     from workers.producer import LLMCacheClient
 
