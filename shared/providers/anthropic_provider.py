@@ -79,7 +79,16 @@ class AnthropicProvider:
         response: AnthropicMessage = sdk_call("anthropic", lambda: self._client.messages.create(**kwargs))
         return response
 
-    def _completion(self, model: str, response: AnthropicMessage, ttl: PromptCacheTTL, latency_ms: float) -> Completion:
+    def completion_from(
+        self, model: str, response: AnthropicMessage, *, prompt_cache_ttl: PromptCacheTTL = "5m", batch: bool = False
+    ) -> Completion:
+        """A Messages response (a Message Batches `succeeded` result's message too) as a Completion, priced sync or
+        batch."""
+        return self._completion(model, response, prompt_cache_ttl, 0.0, batch=batch)
+
+    def _completion(
+        self, model: str, response: AnthropicMessage, ttl: PromptCacheTTL, latency_ms: float, batch: bool = False
+    ) -> Completion:
         texts = [block.text for block in response.content if block.type == "text"]
         tool_calls = [block.model_dump(mode="json") for block in response.content if block.type == "tool_use"]
         usage = response.usage
@@ -96,7 +105,7 @@ class AnthropicProvider:
             cache_write_5m_tokens=write_5m,
             cache_write_1h_tokens=write_1h,
         )
-        cost = self._policy.pricing.cost(model, normalised)
+        cost = self._policy.pricing.cost(model, normalised, batch=batch)
         return Completion(
             provider="anthropic",
             model=response.model or model,
@@ -106,7 +115,7 @@ class AnthropicProvider:
             usage=normalised,
             cost_usd=cost.usd,
             cost_without_prompt_cache_usd=cost.usd_without_prompt_cache,
-            provider_request_id=response._request_id,
+            provider_request_id=getattr(response, "_request_id", None),  # a batch result has none
             latency_ms=latency_ms,
             raw_response=response.model_dump(mode="json", exclude_unset=True),
         )

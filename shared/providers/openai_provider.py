@@ -58,7 +58,11 @@ class OpenAIProvider:
         response: ChatCompletion = sdk_call("openai", lambda: self._client.chat.completions.create(**kwargs))
         return response
 
-    def _completion(self, model: str, response: ChatCompletion, latency_ms: float) -> Completion:
+    def completion_from(self, model: str, response: ChatCompletion, *, batch: bool = False) -> Completion:
+        """A Chat Completions response (a Batch API result line's body too) as a Completion, priced sync or batch."""
+        return self._completion(model, response, 0.0, batch=batch)
+
+    def _completion(self, model: str, response: ChatCompletion, latency_ms: float, batch: bool = False) -> Completion:
         choice = response.choices[0] if response.choices else None
         message = choice.message if choice is not None else None
         usage = response.usage
@@ -74,7 +78,7 @@ class OpenAIProvider:
             cache_read_tokens=cached,
             cache_write_5m_tokens=written,
         )
-        cost = self._policy.pricing.cost(model, normalised)
+        cost = self._policy.pricing.cost(model, normalised, batch=batch)
         return Completion(
             provider="openai",
             model=response.model or model,
