@@ -5,7 +5,8 @@ The leader holds `inflight:<request key>` (SET NX PX: a dead leader's lock expir
 the namespace allows semantic matching, registers its embedding under `inflight-ctx:<context fp>`. Checking the
 registry and registering happen under a short per-context mutex, so two paraphrases arriving together cannot both
 become leaders. Waiters do not block: the caller re-runs them a little later (Celery retry with a countdown),
-when the leader's answer is in the cache.
+when the leader's answer is in the cache. Redis errors (a lost connection, a context mutex not acquired in time)
+leave as `BackendError`.
 """
 
 from __future__ import annotations
@@ -20,8 +21,11 @@ import numpy as np
 import redis
 
 from shared.embedding.base import Vectors
+from shared.errors import wraps_backend_errors
 from shared.guard.verifier import FalseHitGuard, VerifierThresholds
 from shared.keyspace import Keyspace
+
+_redis_errors = wraps_backend_errors("redis", (redis.RedisError,))
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,7 @@ class InflightCoordinator:
             "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end"
         )
 
+    @_redis_errors
     def claim(
         self,
         request_key: str,
@@ -145,9 +150,11 @@ class InflightCoordinator:
         )
         return verdict.allowed
 
+    @_redis_errors
     def is_in_flight(self, request_key: str) -> bool:
         return bool(self._redis.exists(self._keys.inflight(request_key)))
 
+    @_redis_errors
     def release(self, leadership: Leadership) -> None:
         """Drop the lock if it is still ours (a lock that expired may belong to a new leader by now)."""
         lock_key = self._keys.inflight(leadership.request_key)

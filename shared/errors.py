@@ -2,13 +2,23 @@
 
 LLMCacheError                      root: catch this to catch everything llmcache raises
  +-- ConfigurationError            settings or namespace policy that cannot work
+      +-- ShardInUseError          the embedded Qdrant Edge shard is owned by another process
  +-- InvalidRequestError           a request that cannot be keyed (names the field)
- +-- BackendError                  Redis or the vector index failed; the message names which
+ +-- BackendError                  Redis or the vector index failed; the message names which and what it did
  +-- ProviderError                 OpenAI or Anthropic did not answer; carries provider, status, request id
       +-- RetryableProviderError   408, 409, 429, 5xx, 529, timeouts, connection errors (retried, then raised)
       +-- PermanentProviderError   400, 401, 403, 404, 413, 422, ... : never retried, the provider's message kept
  +-- RateLimitWaitTooLongError          the shared rate limit would make a caller wait longer than it allows
 """
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class LLMCacheError(Exception):
@@ -16,6 +26,10 @@ class LLMCacheError(Exception):
 
 
 class ConfigurationError(LLMCacheError):
+    pass
+
+
+class ShardInUseError(ConfigurationError):
     pass
 
 
@@ -27,7 +41,54 @@ class InvalidRequestError(LLMCacheError, ValueError):
 
 
 class BackendError(LLMCacheError):
-    pass
+    """`backend` is "redis" or "qdrant", `operation` what llmcache was doing; the cause is chained (`__cause__`)."""
+
+    def __init__(self, message: str, *, backend: str | None = None, operation: str | None = None) -> None:
+        super().__init__(message)
+        self.backend = backend
+        self.operation = operation
+
+
+def wraps_backend_errors(
+    backend: str, errors: tuple[type[BaseException], ...], passthrough: tuple[type[BaseException], ...] = ()
+) -> Callable[[F], F]:
+    """Decorates an adapter method: `errors` raised by the backend's client become `BackendError` naming the backend
+    and the method (`EntryStore.get_many`), the cause chained; llmcache's own errors and `passthrough` (a caller's
+    mistake, such as a `ValueError`) leave as they are. Generator methods are covered while they iterate."""
+    kept: tuple[type[BaseException], ...] = (LLMCacheError, *passthrough)
+
+    def decorate(function: F) -> F:
+        operation = function.__qualname__
+
+        def wrapped(error: BaseException) -> BackendError:
+            detail = str(error) or type(error).__name__
+            return BackendError(f"{backend} failed in {operation}: {detail}", backend=backend, operation=operation)
+
+        if inspect.isgeneratorfunction(function):
+
+            @functools.wraps(function)
+            def generator(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    return (yield from function(*args, **kwargs))
+                except kept:
+                    raise
+                except errors as error:
+                    raise wrapped(error) from error
+
+            return generator  # type: ignore[return-value]
+
+        @functools.wraps(function)
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return function(*args, **kwargs)
+            except kept:
+                raise
+            except errors as error:
+                raise wrapped(error) from error
+
+        return call  # type: ignore[return-value]
+
+    return decorate
 
 
 class ProviderError(LLMCacheError):

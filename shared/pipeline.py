@@ -2,6 +2,10 @@
 -> store -> result. The Celery task in `workers` only runs this and turns `Deferred` into a retry with a countdown.
 
 Idempotent: a redelivered job looks the cache up first, so an answer already stored is never paid for twice.
+A paid answer is never lost: when storing it or writing the job's metrics fails after the provider call, the answer
+is still returned, with a warning and the `store_failed` counter.
+
+Logging: one info line per finished job (`job_done`, outcome and costs, never the answer text); deferrals are debug.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import structlog
 
 from shared.cache import LLMCache
 from shared.coalesce import InflightCoordinator, Leadership, WaitOn
-from shared.errors import LLMCacheError, ProviderError, RetryableProviderError
+from shared.errors import BackendError, LLMCacheError, ProviderError, RetryableProviderError
 from shared.jobs import Job, JobError, JobResult, Outcome
 from shared.keys import semantic_text
 from shared.metrics import MetricsRecorder
@@ -62,10 +66,18 @@ class JobProcessor:
         except LLMCacheError as error:
             outcome = self._failed(job, started, error, retryable=False)
         if isinstance(outcome, Deferred):
-            bound.info("job_deferred", cache_outcome="waiting", leader=outcome.wait_on.request_key[:16], waits=waits)
+            bound.debug("job_deferred", cache_outcome="waiting", leader=outcome.wait_on.request_key[:16], waits=waits)
             return outcome
         if self._recorder is not None:
-            self._recorder.record(job.request.namespace, job.request.model, outcome)
+            try:
+                self._recorder.record(job.request.namespace, job.request.model, outcome)
+            except Exception as error:  # the answer is worth more than its metrics
+                bound.warning(
+                    "metrics_not_recorded",
+                    cache_outcome=outcome.outcome.value,
+                    provider_called=outcome.provider_called,
+                    error=f"{type(error).__name__}: {error}",
+                )
         bound.info(
             "job_done",
             cache_outcome=outcome.outcome.value,
@@ -124,7 +136,10 @@ class JobProcessor:
             completion = provider.complete(request, prompt_cache_ttl=ttl)
             stored = None
             if not overrides.no_store:
-                stored = self._cache.store(request, completion, ttl_seconds=overrides.ttl_seconds, miss=miss)
+                try:
+                    stored = self._cache.store(request, completion, ttl_seconds=overrides.ttl_seconds, miss=miss)
+                except Exception as error:  # paid for: return it unstored rather than lose it
+                    self._store_failed(job, error)
             return JobResult(
                 job_id=job.job_id,
                 custom_id=job.custom_id,
@@ -137,7 +152,30 @@ class JobProcessor:
                 entry_id=stored.entry_id if stored else None,
             )
         finally:
+            self._release(job, leadership)
+
+    def _release(self, job: Job, leadership: Leadership) -> None:
+        try:
             self._coordinator.release(leadership)
+        except BackendError as error:  # the lock expires by itself; the answer (or error) still goes back
+            log.warning("inflight_lock_not_released", job_id=job.job_id, custom_id=job.custom_id, error=str(error))
+
+    def _store_failed(self, job: Job, error: Exception) -> None:
+        log.warning(
+            "answer_not_stored",
+            job_id=job.job_id,
+            custom_id=job.custom_id,
+            namespace=job.request.namespace,
+            cache_outcome=Outcome.MISS.value,
+            reason="the provider answered but storing the answer failed; it is returned unstored",
+            error=f"{type(error).__name__}: {error}",
+        )
+        if self._recorder is None:
+            return
+        try:
+            self._recorder.count(job.request.namespace, job.request.model, "store_failed")
+        except Exception as count_error:  # the same backend is likely down: the warning above still says it
+            log.warning("store_failed_not_counted", job_id=job.job_id, error=f"{type(count_error).__name__}")
 
     def _hit(self, job: Job, hit: ExactHit | SemanticHit, waits: int, started: float) -> JobResult:
         kind = Outcome.COALESCED if waits > 0 else Outcome(hit.kind.value)

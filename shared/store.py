@@ -1,4 +1,5 @@
-"""Entry bodies on Redis: JSON bodies with EXPIRE, plus a per-namespace expiry index for sweeps and purges."""
+"""Entry bodies on Redis: JSON bodies with EXPIRE, plus a per-namespace expiry index for sweeps and purges.
+Every Redis error leaves these classes as a `BackendError` naming the method."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from datetime import datetime
 
 import redis
 
+from shared.errors import wraps_backend_errors
 from shared.keyspace import Keyspace
 from shared.models import CacheEntry
 
 _SCAN_BATCH = 500
+_redis_errors = wraps_backend_errors("redis", (redis.RedisError,))
 
 
 class EntryStore:
@@ -20,19 +23,23 @@ class EntryStore:
         self._redis = client
         self._keys = keyspace
 
+    @_redis_errors
     def get(self, entry_id: str) -> CacheEntry | None:
         raw = self._redis.get(self._keys.entry(entry_id))
         return None if raw is None else CacheEntry.model_validate_json(raw)
 
+    @_redis_errors
     def get_many(self, entry_ids: Sequence[str]) -> list[CacheEntry | None]:
         if not entry_ids:
             return []
         raws = self._redis.mget([self._keys.entry(i) for i in entry_ids])
         return [None if raw is None else CacheEntry.model_validate_json(raw) for raw in raws]
 
+    @_redis_errors
     def put(self, entry: CacheEntry, ttl_seconds: int) -> None:
         self.put_many([(entry, ttl_seconds)])
 
+    @_redis_errors
     def put_many(self, entries: Sequence[tuple[CacheEntry, int]]) -> None:
         """Bodies with their TTLs and index rows, in one round trip (MULTI: a body is never left unindexed)."""
         if not entries:
@@ -44,6 +51,7 @@ class EntryStore:
         pipe.sadd(self._keys.namespaces(), *{entry.namespace for entry, _ in entries})
         pipe.execute()
 
+    @_redis_errors
     def delete(self, entries: Iterable[tuple[str, str]]) -> int:
         """Delete (namespace, entry_id) pairs; returns how many bodies existed."""
         pipe = self._redis.pipeline(transaction=False)
@@ -57,13 +65,16 @@ class EntryStore:
         results = pipe.execute()
         return sum(int(r) for r in results[0::2])
 
+    @_redis_errors
     def namespaces(self) -> set[str]:
         return {m.decode() if isinstance(m, bytes) else str(m) for m in self._redis.smembers(self._keys.namespaces())}
 
+    @_redis_errors
     def expired_ids(self, namespace: str, now: datetime) -> list[str]:
         ids = self._redis.zrangebyscore(self._keys.namespace_index(namespace), "-inf", now.timestamp())
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
+    @_redis_errors
     def iter_entries(self, namespace: str) -> Iterator[tuple[str, CacheEntry | None]]:
         """Every indexed id of a namespace with its body (None when the body already expired)."""
         key = self._keys.namespace_index(namespace)
@@ -75,6 +86,7 @@ class EntryStore:
             if cursor == 0:
                 return
 
+    @_redis_errors
     def count(self, namespace: str) -> int:
         return int(self._redis.zcard(self._keys.namespace_index(namespace)))
 
@@ -86,11 +98,13 @@ class VersionRegistry:
         self._redis = client
         self._keys = keyspace
 
+    @_redis_errors
     def current(self, namespace: str, default: str) -> str:
         raw = self._redis.get(self._keys.current_version(namespace))
         if raw is None:
             return default
         return raw.decode() if isinstance(raw, bytes) else str(raw)
 
+    @_redis_errors
     def set(self, namespace: str, version: str) -> None:
         self._redis.set(self._keys.current_version(namespace), version)

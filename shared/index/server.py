@@ -1,7 +1,8 @@
 """Qdrant server adapter through `qdrant-client` (set QDRANT_URL): the cluster deployment.
 
 Any number of worker processes and hosts share one collection; payload indexes cover every filter field.
-`QdrantClient(":memory:")` speaks the same API (brute force, for tests only).
+`QdrantClient(":memory:")` speaks the same API (brute force, for tests only). The client's errors (HTTP, gRPC,
+connection, a closed local client) leave this adapter as `BackendError`.
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import grpc  # type: ignore[import-untyped]
+import httpx
 from qdrant_client import QdrantClient, models
+from qdrant_client.http.exceptions import ApiException
 
 from shared.embedding.base import Vectors
+from shared.errors import wraps_backend_errors
 from shared.index.base import (
     INDEXED_FLOAT_FIELDS,
     INDEXED_KEYWORD_FIELDS,
@@ -21,6 +26,10 @@ from shared.index.base import (
     PointSelector,
     point_id_for,
     stored_vector,
+)
+
+_qdrant_errors = wraps_backend_errors(
+    "qdrant", (ApiException, httpx.HTTPError, grpc.RpcError, OSError, RuntimeError), passthrough=(ValueError,)
 )
 
 
@@ -60,6 +69,7 @@ class ServerVectorIndex:
         self._dimension = dimension
         self._hnsw = models.HnswConfigDiff(m=hnsw_m, ef_construct=hnsw_ef_construct, payload_m=hnsw_m)
 
+    @_qdrant_errors
     def ensure_ready(self) -> None:
         if not self._client.collection_exists(self._collection):
             self._client.create_collection(
@@ -75,6 +85,7 @@ class ServerVectorIndex:
             if name not in schema:
                 self._client.create_payload_index(self._collection, name, models.PayloadSchemaType.FLOAT)
 
+    @_qdrant_errors
     def upsert(self, points: Sequence[IndexPoint]) -> None:
         if not points:
             return
@@ -94,6 +105,7 @@ class ServerVectorIndex:
             for p in scored
         ]
 
+    @_qdrant_errors
     def search(self, vector: Vectors, selector: PointSelector, threshold: float, limit: int) -> list[Candidate]:
         response = self._client.query_points(
             self._collection,
@@ -106,6 +118,7 @@ class ServerVectorIndex:
         )
         return self._candidates(response.points)
 
+    @_qdrant_errors
     def search_batch(
         self, vectors: Vectors, selectors: Sequence[PointSelector], threshold: float, limit: int
     ) -> list[list[Candidate]]:
@@ -125,6 +138,7 @@ class ServerVectorIndex:
         responses = self._client.query_batch_points(self._collection, requests=requests)
         return [self._candidates(r.points) for r in responses]
 
+    @_qdrant_errors
     def delete_ids(self, entry_ids: Sequence[str]) -> None:
         if entry_ids:
             self._client.delete(
@@ -133,6 +147,7 @@ class ServerVectorIndex:
                 wait=True,
             )
 
+    @_qdrant_errors
     def delete_where(self, selector: PointSelector) -> int:
         point_filter = _filter(selector)
         if point_filter is None:
@@ -142,11 +157,13 @@ class ServerVectorIndex:
             self._client.delete(self._collection, points_selector=models.FilterSelector(filter=point_filter), wait=True)
         return int(matching)
 
+    @_qdrant_errors
     def count(self, selector: PointSelector | None = None) -> int:
         return int(self._client.count(self._collection, count_filter=_filter(selector), exact=True).count)
 
     def optimize(self) -> None:
         """The server optimises in the background."""
 
+    @_qdrant_errors
     def close(self) -> None:
         self._client.close()
