@@ -20,7 +20,7 @@ from shared.errors import ConfigurationError, InvalidRequestError
 from shared.guard.learned import LearnedVerifier
 from shared.guard.verifier import FalseHitGuard
 from shared.index.base import NO_USER, Candidate, IndexPoint, PointPayload, PointSelector, VectorIndex
-from shared.keys import RequestKeys, compute_keys, semantic_text
+from shared.keys import RequestKeys, compute_keys, embedder_identity, semantic_text
 from shared.models import (
     CacheEntry,
     CacheRequest,
@@ -90,6 +90,7 @@ class LLMCache:
         self._index = index
         self._embedder = embedder
         self._clock = clock
+        self._embedder_id = embedder_identity(embedder)
 
     # -- policy and keys -------------------------------------------------------------------------------------
 
@@ -106,7 +107,8 @@ class LLMCache:
     def _prepare(self, request: CacheRequest, version: str | None = None) -> _Prepared:
         policy = self.policy(request.namespace)
         resolved = version or self._versions.current(request.namespace, policy.prompt_version)
-        return _Prepared(policy, compute_keys(request, resolved, policy.user_scoped), semantic_text(request))
+        keys = compute_keys(request, resolved, policy.user_scoped, self._embedder_id)
+        return _Prepared(policy, keys, semantic_text(request))
 
     def _prepare_many(
         self, requests: Sequence[CacheRequest], versions: Sequence[str | None] | None = None
@@ -337,8 +339,7 @@ class LLMCache:
             expires_at=now + timedelta(seconds=ttl),
         )
 
-    @staticmethod
-    def _payload(entry: CacheEntry) -> PointPayload:
+    def _payload(self, entry: CacheEntry) -> PointPayload:
         return PointPayload(
             entry_id=entry.entry_id,
             context_fp=entry.context_fp,
@@ -429,6 +430,7 @@ class LLMCache:
         ids = list(dict.fromkeys(entry_ids))
         points = self._index.count(PointSelector(entry_ids=tuple(ids))) if ids else 0
         entries = self._store.delete((ns, i) for ns in self._known_namespaces() for i in ids)
+            embedder=self._embedder_id,
         self._index.delete_ids(ids)
         return PurgeResult(entries_deleted=entries, points_deleted=points)
 

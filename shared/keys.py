@@ -3,8 +3,9 @@
 request key         = sha256 of canonical JSON of everything that can change the answer: provider, model, every
                       generation parameter, system prompt, the full message list, namespace, the namespace's current
                       prompt version and the scope (tenant; user where the namespace is user-scoped).
-context fingerprint = the same material without the text of the last user message. Two requests may share a
-                      semantic hit only when their fingerprints are equal.
+context fingerprint = the same material without the text of the last user message, plus the embedder's identity
+                      (model id, version, dimension). Two requests may share a semantic hit only when their
+                      fingerprints are equal.
 
 Canonical JSON: keys sorted, no whitespace, every string NFC-normalised, integral floats written as integers
 (temperature 1 == 1.0), string message content written as one text part, Anthropic `cache_control` markers dropped
@@ -144,14 +145,27 @@ def _base_material(request: CacheRequest, version: str, user_scoped: bool) -> di
     }
 
 
-def compute_keys(request: CacheRequest, version: str, user_scoped: bool) -> RequestKeys:
+def embedder_identity(embedder: object) -> str:
+    """Which vector space a vector lives in: the embedder's model id, its version (`model_version` where the
+    embedder has one: a weights checksum, a package version) and its dimension. Two models of the same dimension
+    produce vectors that compare without error and mean nothing to each other, so this goes into the context
+    fingerprint and the point payload."""
+    name = str(getattr(embedder, "model_name", type(embedder).__name__))
+    version = str(getattr(embedder, "model_version", "unversioned"))
+    return f"{name}@{version}/{getattr(embedder, 'dimension', '?')}"
+
+
+def compute_keys(request: CacheRequest, version: str, user_scoped: bool, embedder_id: str = "") -> RequestKeys:
+    """`embedder_id` (`embedder_identity`) goes into the context fingerprint only: an exact hit does not depend on
+    the embedder, a semantic one must never compare vectors of two models."""
     base = _base_material(request, version, user_scoped)
     full = {**base, "messages": [_message_material(m) for m in request.messages]}
     slot = last_user_index(request)
     context_fp: str | None = None
     if slot is not None:
         context_messages = [_message_material(m, drop_text=(i == slot)) for i, m in enumerate(request.messages)]
-        context_fp = _digest({**base, "kind": "context", "semantic_slot": slot, "messages": context_messages})
+        material = {**base, "kind": "context", "semantic_slot": slot, "messages": context_messages}
+        context_fp = _digest(material | ({"embedder": embedder_id} if embedder_id else {}))
     return RequestKeys(
         request_key=_digest(full),
         context_fp=context_fp,

@@ -28,6 +28,12 @@ class NamespacePolicy(BaseModel):
     verifier: bool = True
     verifier_veto_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     verifier_rescue_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
+    # the judge of equivalence, replacing the verifier above where on (shared/guard/pair_model.py, a cross-encoder
+    # over both texts; the rules keep their veto): served from `pair_accept_above`, refused below
+    # `pair_reject_below`, and in between uncertain, refused by default (docs/quality.md has the sweeps)
+    pair_model: bool = False  # on by default once the model ships (shared/guard/data/pair_model.json)
+    pair_accept_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    pair_reject_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     semantic: bool = True
     user_scoped: bool = False
     never_store: bool = False
@@ -38,6 +44,13 @@ class NamespacePolicy(BaseModel):
     prompt_cache_ttl: Literal["5m", "1h"] = "5m"
 
     def verifier_thresholds(self) -> VerifierThresholds | None:
+        if self.guard and self.pair_model:
+            return VerifierThresholds(
+                veto_below=self.verifier_veto_below,
+                rescue_above=self.verifier_rescue_above,
+                pair_accept_above=self.pair_accept_above,
+                pair_reject_below=min(self.pair_reject_below, self.pair_accept_above),
+            )
         if not (self.guard and self.verifier):
             return None
         return VerifierThresholds(veto_below=self.verifier_veto_below, rescue_above=self.verifier_rescue_above)

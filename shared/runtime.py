@@ -11,6 +11,7 @@ from shared.cache import LLMCache
 from shared.config import Settings
 from shared.embedding.base import Embedder
 from shared.guard.learned import LearnedVerifier
+from shared.guard.pair_model import loaded_pair_model
 from shared.guard.verifier import FalseHitGuard
 from shared.index.base import VectorIndex
 from shared.keyspace import Keyspace
@@ -90,8 +91,9 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Cache
 def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
     """Loads the learned verifier now, so that a missing or damaged model fails the start, not a lookup; leaves it
     out when no namespace uses it or when the embedder is not the one it was trained on."""
+    pair_model = loaded_pair_model() if any(p.guard and p.pair_model for p in settings.namespaces.values()) else None
     if not any(policy.guard and policy.verifier for policy in settings.namespaces.values()):
-        return FalseHitGuard()
+        return FalseHitGuard(pair_model=pair_model)
     verifier = LearnedVerifier()
     if not verifier.serves(embedder.model_name, embedder.dimension):
         log.warning(
@@ -100,5 +102,5 @@ def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
             embedder=embedder.model_name,
             trained_on=verifier.card.embedder_model,
         )
-        return FalseHitGuard()
-    return FalseHitGuard(verifier=verifier)
+        return FalseHitGuard(pair_model=pair_model)
+    return FalseHitGuard(verifier=verifier, pair_model=pair_model)

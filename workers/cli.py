@@ -116,6 +116,9 @@ def _tool_commands(commands: Any) -> None:
     sweep.add_argument("--namespace", default="default")
     sweep.add_argument("--plot", type=Path, help="write the precision/recall curves as a PNG")
     sweep.add_argument(
+    pairs.add_argument("--no-pair-model", action="store_true", help="without the pair model (the verifier judges)")
+    pairs.add_argument("--protocol", choices=("pairwise", "retrieval"), default="retrieval",
+                       help="pairwise: each a in a scope of its own; retrieval: every a stored together")  # fmt: skip
         "--write", action="store_true", help="write the recommended floor and verifier thresholds into the policy file"
     )
 
@@ -124,6 +127,7 @@ def _tool_commands(commands: Any) -> None:
     )
     verifier = train.add_parser("verifier", help="fit the guard's learned pair verifier on labelled pairs")
     verifier.add_argument("file", type=Path, help="JSONL or JSONL.gz with a, b, label (e.g. qqp_pairs_train)")
+    sweep.add_argument("--protocol", choices=("pairwise", "retrieval"), default="retrieval")
     verifier.add_argument("--out", type=Path, help="model folder (default: the shipped one, shared/guard/data)")
     verifier.add_argument("--rounds", type=int, default=600, help="boosting rounds")
     verifier.add_argument("--seed", type=int, default=0)
@@ -407,13 +411,15 @@ def _eval(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.file.name}: n={report.n} ({report.positives} positive, {report.negatives} negative), "
           f"guard {'off' if args.no_guard else 'rules only' if args.no_verifier else 'on'}")  # fmt: skip
-    print(f"  correct hits {report.correct_hits}, false hits {report.false_hits} "
-          f"({report.false_hits_identical_text} on an identical stored text), "
+    print(f"  protocol {report.protocol}: correct hits {report.correct_hits} ({report.identical_text_hits} on the "
+          f"identical text), false hits {report.false_hits}, unlabelled hits {report.unlabelled_hits}, "
           f"missed positives {report.misses}")  # fmt: skip
-    print(f"  precision {report.precision:.3f}  recall {report.recall:.3f}  false-hit rate {report.false_hit_rate:.3f}")
+    print(f"  precision {report.precision:.3f} (labelled only {report.precision_labelled:.3f})  "
+          f"recall {report.recall:.3f}  false-hit rate {report.false_hit_rate:.3f}")  # fmt: skip
     print(f"  lookup {report.lookup_ms_mean:.2f} ms per pair (batched), guard {guard_us:.1f} us per candidate")
     for kind, stats in sorted(report.by_kind.items()):
-        print(f"  {kind:<12} pairs {stats.pairs:>5}  hits {stats.hits:>5}  false hits {stats.false_hits:>5}")
+        print(f"  {kind:<12} pairs {stats.pairs:>5}  hits {stats.hits:>5}  correct {stats.correct_hits:>5}  "
+              f"false hits {stats.false_hits:>5}  unlabelled {stats.unlabelled_hits:>5}")  # fmt: skip
     return 0
 
 
@@ -427,11 +433,12 @@ def _tune(args: argparse.Namespace) -> int:
     settings = _settings()
     target = args.target_precision
     try:
-        result = tune_pairs(settings, args.file, args.namespace, target)
+        result = tune_pairs(settings, args.file, args.namespace, target, protocol=args.protocol)
     except LLMCacheError as error:
         print(f"tune pairs: {error}", file=sys.stderr)
         return 2
-    modes: tuple[GuardMode, ...] = ("cosine", "rules", "rules+verifier")
+    every: tuple[GuardMode, ...] = ("cosine", "rules", "rules+verifier", "rules+pair")
+    modes = tuple(mode for mode in every if mode in result.by_floor)
     print(f"{'floor':>6} | " + " | ".join(f"{mode + ': P':>18} {'R':>6} {'FHR':>6}" for mode in modes))
     for rows in zip(*(result.by_floor[mode] for mode in modes), strict=True):
         cells = " | ".join(f"{r.precision:>18.3f} {r.recall:>6.3f} {r.false_hit_rate:>6.3f}" for r in rows)
@@ -448,6 +455,8 @@ def _tune(args: argparse.Namespace) -> int:
               f"{best.setting.describe()}: precision {best.precision:.3f}, recall {best.recall:.3f}")  # fmt: skip
     else:
         print(f"recommended: guard on, {chosen.setting.describe()}: precision {chosen.precision:.3f}, "
+            pair_model=not (args.no_verifier or args.no_pair_model),
+            protocol=args.protocol,
               f"recall {chosen.recall:.3f}, false-hit rate {chosen.false_hit_rate:.3f}")  # fmt: skip
     if args.plot:
         plot(result, f"{args.file.name}: precision / recall by cosine floor", args.plot)
@@ -460,8 +469,6 @@ def _tune(args: argparse.Namespace) -> int:
             "similarity_threshold": chosen.setting.floor,
             "guard": True,
             "verifier": True,
-            "verifier_veto_below": chosen.setting.veto_below,
-            "verifier_rescue_above": chosen.setting.rescue_above,
         }
         current.setdefault(args.namespace, {}).update(written)
         path.write_text(json.dumps(current, indent=2) + "\n")
@@ -514,6 +521,14 @@ def _lint_prompt_command(args: argparse.Namespace) -> int:
 
 def _lint_prompt(path: Path) -> int:
     from pydantic import ValidationError
+        if chosen.setting.mode == "rules+pair":
+            written |= {"pair_model": True, "pair_accept_above": chosen.setting.pair_accept_above}
+        else:
+            written |= {
+                "pair_model": False,
+                "verifier_veto_below": chosen.setting.veto_below,
+                "verifier_rescue_above": chosen.setting.rescue_above,
+            }
 
     from shared.models import CacheRequest
     from shared.providers.lint import lint_prefix_text, lint_request

@@ -20,6 +20,7 @@ from shared.evaluation import (
     GuardMode,
     Pair,
     PairsReport,
+    Protocol,
     Setting,
     SweepRow,
     collect_candidates,
@@ -30,6 +31,7 @@ from shared.evaluation import (
     score_settings,
 )
 from shared.guard.learned import LearnedVerifier
+from shared.guard.pair_model import loaded_pair_model
 from shared.guard.verifier import FalseHitGuard, VerifierThresholds
 from shared.policy import NamespacePolicy
 from shared.runtime import CacheRuntime, build_runtime
@@ -37,6 +39,7 @@ from shared.runtime import CacheRuntime, build_runtime
 FLOORS = [round(x, 2) for x in np.arange(0.50, 1.0, 0.01)]
 VETOES = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 RESCUES = [0.6, 0.7, 0.8, 0.9, 1.0]  # 1.0: no rescue
+PAIR_THRESHOLDS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
 
 
 @contextmanager
@@ -70,22 +73,25 @@ def eval_pairs(
     threshold: float | None = None,
     guard: bool = True,
     verifier: bool = True,
+    pair_model: bool = True,
+    protocol: Protocol = "retrieval",
 ) -> tuple[PairsReport, float]:
-    """The report, and the guard's mean cost per verified candidate in microseconds (rules and verifier)."""
+    """The report, and the guard's mean cost per verified candidate in microseconds (rules and judge)."""
     pairs = load_pairs(path)
     base = settings.policy(namespace)
-    changes = {"guard": guard, "verifier": verifier and base.verifier}
+    changes = {"guard": guard, "verifier": verifier and base.verifier, "pair_model": pair_model and base.pair_model}
     policy = base.model_copy(update=changes | ({"similarity_threshold": threshold} if threshold else {}))
     with scratch_runtime(settings, namespace, policy) as runtime:
-        report = evaluate_pairs(runtime.cache, pairs, namespace=namespace)
+        report = evaluate_pairs(runtime.cache, pairs, namespace=namespace, protocol=protocol)
     return report, guard_cost_us(pairs, policy)
 
 
 def guard_cost_us(pairs: list[Pair], policy: NamespacePolicy) -> float:
-    """Timed on the file's own texts; random unit vectors cost the verifier exactly what real ones do."""
-    checker = FalseHitGuard(verifier=LearnedVerifier())
+    """Timed on the file's own texts, one candidate at a time (the single-lookup path); random unit vectors cost
+    the learned verifier exactly what real ones do."""
+    checker = FalseHitGuard(verifier=LearnedVerifier(), pair_model=loaded_pair_model() if policy.pair_model else None)
     thresholds = policy.verifier_thresholds() or VerifierThresholds(veto_below=0.0, rescue_above=1.0)
-    sample = pairs[:2000]
+    sample = pairs[:300] if policy.pair_model else pairs[:2000]
     vectors = np.random.default_rng(0).normal(size=(2, 384)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     checker.verify("warm up", "warm-up", query_vector=vectors[0], cached_vector=vectors[1], thresholds=thresholds)
@@ -104,12 +110,16 @@ class TuneResult:
     cosine_best: SweepRow | None
 
 
-def tune_pairs(settings: Settings, path: Path, namespace: str, target_precision: float) -> TuneResult:
+def tune_pairs(
+    settings: Settings, path: Path, namespace: str, target_precision: float, protocol: Protocol = "retrieval"
+) -> TuneResult:
     pairs = load_pairs(path)
     policy = settings.policy(namespace)
     with scratch_runtime(settings, namespace) as runtime:
         # the nearest candidate alone decides in the cache (a guarded one means a miss), so it alone is judged
-        table = collect_candidates(runtime.cache, pairs, namespace=namespace, floor=min(FLOORS), limit=1)
+        table = collect_candidates(
+            runtime.cache, pairs, namespace=namespace, floor=min(FLOORS), limit=1, protocol=protocol
+        )
         judged = judge(table, runtime.guard)
     veto, rescue = policy.verifier_veto_below, policy.verifier_rescue_above
     by_floor: dict[GuardMode, list[SweepRow]] = {
@@ -127,6 +137,14 @@ def tune_pairs(settings: Settings, path: Path, namespace: str, target_precision:
         for v in VETOES
         for r in RESCUES
     ]
+    if runtime.guard.pair_model is not None:
+        accept = policy.pair_accept_above
+        by_floor["rules+pair"] = score_settings(
+            table, judged, [Setting(floor=f, mode="rules+pair", pair_accept_above=accept) for f in FLOORS]
+        )
+        everything += [
+            Setting(floor=f, mode="rules+pair", pair_accept_above=t) for f in FLOORS for t in PAIR_THRESHOLDS
+        ]
     grid = score_settings(table, judged, everything)
     return TuneResult(
         by_floor, grid, recommend(grid, target_precision), recommend(by_floor["cosine"], target_precision)
@@ -144,9 +162,12 @@ def plot(result: TuneResult, title: str, out: Path) -> None:
         ("cosine", "cosine only", ":"),
         ("rules", "cosine + rules", "--"),
         ("rules+verifier", "cosine + rules + verifier", "-"),
+        ("rules+pair", "cosine + rules + pair model", "-"),
     )
     for mode, label, style in curves:
-        rows = result.by_floor[mode]
+        rows = result.by_floor.get(mode, [])
+        if not rows:
+            continue
         axis.plot([r.recall for r in rows], [r.precision for r in rows], style, marker=".", label=label)
     chosen = result.chosen
     if chosen is not None:

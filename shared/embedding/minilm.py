@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -45,6 +46,9 @@ class MiniLMEmbedder:
         graph = build_minilm_graph(directory).SerializeToString()
         self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self._batch_size = batch_size
+        # which weights: a same-shaped fine-tune must not share a vector space with these (see shared.keys)
+        with (directory / "model.safetensors").open("rb") as weights:
+            self._version = hashlib.file_digest(weights, "sha256").hexdigest()[:16]
 
     @property
     def dimension(self) -> int:
@@ -53,6 +57,10 @@ class MiniLMEmbedder:
     @property
     def model_name(self) -> str:
         return "all-MiniLM-L6-v2"
+
+    @property
+    def model_version(self) -> str:
+        return self._version
 
     def embed(self, text: str) -> Vectors:
         encoding = self._tokenizer.encode(text)

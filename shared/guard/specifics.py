@@ -225,6 +225,27 @@ class Specifics:
     times: frozenset[str]
     entities: frozenset[str]
     follow_up: bool
+    foreign: frozenset[str] = frozenset()  # non-ASCII tokens (`_foreign`)
+
+
+# scripts written without spaces between words (CJK ideographs, kana, Thai, Lao, Myanmar, Khmer): compared by
+# character bigrams; other non-ASCII words (Cyrillic, Greek, Arabic, accented Latin, Hangul) as words
+UNSPACED = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]+")
+LETTERS = re.compile(r"[^\W\d_]+")
+# the English rules cannot read other languages: two texts with non-ASCII words must share at least this much of
+# them (Jaccard of the tokens above), a strict floor in place of rules that would see no specifics at all
+FOREIGN_SAME = 0.6
+
+
+def _foreign(normal: str) -> frozenset[str]:
+    """Non-ASCII tokens: bigrams of unspaced scripts (a lone character stands for itself), other non-ASCII words."""
+    tokens: set[str] = set()
+    for run in UNSPACED.findall(normal):
+        tokens |= {run[i : i + 2] for i in range(len(run) - 1)} or {run}
+    for word in LETTERS.findall(UNSPACED.sub(" ", normal)):
+        if not word.isascii():
+            tokens.add(word)
+    return frozenset(tokens)
 
 
 LEADING_NUMBER = re.compile(r"^(\d+)[a-z]+$")  # "2fa", "4k", "10pm", "3rd"
@@ -283,6 +304,7 @@ def extract(text: str) -> Specifics:
         times=frozenset(contrast_tokens & TIME_ANCHORS) | frozenset(RELATIVE_TIME.findall(normal)),
         entities=_entities(text),
         follow_up=bool(FOLLOW_UP.search(normal.strip())),
+        foreign=_foreign(normal),
     )
 
 
@@ -307,8 +329,15 @@ def conflicts(query: Specifics, cached: Specifics) -> list[str]:
         reasons.append("entity")
     if query.follow_up and not cached.follow_up:
         reasons.append("follow-up")
+    if (query.foreign or cached.foreign) and _jaccard(query.foreign, cached.foreign) < FOREIGN_SAME:
+        reasons.append("foreign-text")
     reasons += _near_duplicate_conflicts(query, cached)
     return reasons
+
+
+def _jaccard(first: frozenset[str], second: frozenset[str]) -> float:
+    union = first | second
+    return len(first & second) / len(union) if union else 1.0
 
 
 def _polar_pair(first: str, second: str) -> bool:

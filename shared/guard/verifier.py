@@ -4,19 +4,27 @@
    follow-up that differs between the two questions is a hard conflict: the candidate is never served. A question
    that repeats the other with one or two content words swapped is a soft conflict: `refund`/`repair` changes what
    is asked, `lost`/`forgotten` does not, and rules cannot tell the two apart.
-2. The learned verifier (`shared.guard.learned`), when the policy enables it and both vectors are known: it vetoes a
-   rule-clean candidate scoring below `veto_below` (a different question on the same topic) and lets a soft conflict
-   through only when it scores at least `rescue_above`.
+2. The judge of equivalence, where the rules leave it a say:
+   - the pair model (`shared.guard.pair_model`, the default): a cross-encoder reading both texts together. A score
+     from `pair_accept_above` up is "surely the same" and served; below `pair_reject_below` "surely different" and
+     refused; in between the candidate is *uncertain*, refused unless the namespace sends it to a judge;
+   - else the older learned verifier (`shared.guard.learned`, LightGBM over the two vectors) when both vectors are
+     known: it vetoes a rule-clean candidate scoring below `veto_below` and lets a soft conflict through only when
+     it scores at least `rescue_above`.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
 from shared.embedding.base import Vectors
 from shared.guard.features import pair_features
 from shared.guard.learned import LearnedVerifier
+from shared.guard.pair_model import PairModel
 from shared.guard.specifics import Specifics, conflicts, extract
 
 SOFT_CONFLICTS = frozenset({"changed-specific", "swapped-span"})
@@ -26,7 +34,8 @@ SOFT_CONFLICTS = frozenset({"changed-specific", "swapped-span"})
 class Verdict:
     allowed: bool
     reasons: tuple[str, ...]
-    score: float | None = None  # the learned verifier's, when it ran
+    score: float | None = None  # the judge's (pair model or learned verifier), when it ran
+    uncertain: bool = False  # the pair model's score fell in the band between surely same and surely different
 
     @property
     def hard_conflict(self) -> bool:
@@ -37,6 +46,9 @@ class Verdict:
 class VerifierThresholds:
     veto_below: float
     rescue_above: float
+    # the pair model's band; None: no pair model, the learned verifier's thresholds above apply
+    pair_accept_above: float | None = None
+    pair_reject_below: float | None = None
 
 
 @lru_cache(maxsize=65_536)
@@ -55,12 +67,24 @@ class SpecificsGuard:
 
 
 class FalseHitGuard:
-    """Rules, then the learned verifier where thresholds and both vectors are given. Thread-safe. Without a
-    verifier (none given, e.g. under an embedder the model was not trained on) the rules decide alone."""
+    """Rules, then the judge where thresholds are given: the pair model when the guard has one and the thresholds
+    name its band, else the learned verifier where both vectors are known. Without either the rules decide alone.
+    Thread-safe. Pair-model scores are memoised per (query, candidate), so `prefetch` can score a whole batch of
+    candidates in one run and the per-candidate decisions that follow reuse them."""
 
-    def __init__(self, rules: SpecificsGuard | None = None, verifier: LearnedVerifier | None = None) -> None:
+    def __init__(
+        self,
+        rules: SpecificsGuard | None = None,
+        verifier: LearnedVerifier | None = None,
+        pair_model: PairModel | None = None,
+        memo_size: int = 65_536,
+    ) -> None:
         self.rules = rules or SpecificsGuard()
         self.verifier = verifier
+        self.pair_model = pair_model
+        self._memo: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._memo_size = memo_size
+        self._memo_lock = threading.Lock()
 
     def verify(
         self,
@@ -73,14 +97,40 @@ class FalseHitGuard:
     ) -> Verdict:
         if thresholds is None:
             return self.rules.verify(query_text, cached_text)
+        if self.pair_model is not None and thresholds.pair_accept_above is not None:
+            ruled = self.rules.verify(query_text, cached_text)
+            if query_text == cached_text or ruled.hard_conflict:
+                return ruled
+            return decide_pair(ruled, self.pair_scores([(query_text, cached_text)])[0], thresholds)
         ruled, score = self.assess(query_text, cached_text, query_vector, cached_vector)
         return ruled if score is None else decide(ruled, score, thresholds)
+
+    def prefetch(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Scores, in one batched run, every (query, candidate) the rules leave to the pair model."""
+        if self.pair_model is None:
+            return
+        self.pair_scores([(q, c) for q, c in pairs if q != c and not self.rules.verify(q, c).hard_conflict])
+
+    def pair_scores(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
+        """The pair model's score of each (query, candidate), memoised; unknown ones scored together."""
+        assert self.pair_model is not None
+        with self._memo_lock:
+            known = {pair: self._memo[pair] for pair in pairs if pair in self._memo}
+        missing = list(dict.fromkeys(pair for pair in pairs if pair not in known))
+        if missing:
+            scored = self.pair_model.score_many(missing)
+            with self._memo_lock:
+                for pair, score in zip(missing, scored, strict=True):
+                    known[pair] = self._memo[pair] = float(score)
+                while len(self._memo) > self._memo_size:
+                    self._memo.popitem(last=False)
+        return [known[pair] for pair in pairs]
 
     def assess(
         self, query_text: str, cached_text: str, query_vector: Vectors | None, cached_vector: Vectors | None
     ) -> tuple[Verdict, float | None]:
-        """The rules' verdict, and the verifier's score wherever the rules leave it a say (None elsewhere): what
-        `decide` needs under any thresholds, so that a sweep can judge each candidate once."""
+        """The rules' verdict, and the learned verifier's score wherever the rules leave it a say (None elsewhere):
+        what `decide` needs under any thresholds, so that a sweep can judge each candidate once."""
         ruled = self.rules.verify(query_text, cached_text)
         if (
             self.verifier is None
@@ -95,7 +145,7 @@ class FalseHitGuard:
 
 
 def decide(ruled: Verdict, score: float, thresholds: VerifierThresholds) -> Verdict:
-    """The second stage's decision on a candidate the rules did not reject outright."""
+    """The learned verifier's decision on a candidate the rules did not reject outright."""
     if ruled.hard_conflict:
         return ruled
     if ruled.reasons:
@@ -103,3 +153,18 @@ def decide(ruled: Verdict, score: float, thresholds: VerifierThresholds) -> Verd
         return Verdict(allowed, () if allowed else ruled.reasons, score)
     allowed = score >= thresholds.veto_below
     return Verdict(allowed, () if allowed else ("verifier",), score)
+
+
+def decide_pair(ruled: Verdict, score: float, thresholds: VerifierThresholds) -> Verdict:
+    """The pair model's decision on a candidate the rules did not reject outright (a soft conflict included: the
+    pair model reads exactly the swapped word the rules could not judge). Uncertain means refused here; a
+    namespace with a judge asks it about exactly these."""
+    if ruled.hard_conflict:
+        return ruled
+    accept = thresholds.pair_accept_above if thresholds.pair_accept_above is not None else 0.5
+    reject = thresholds.pair_reject_below if thresholds.pair_reject_below is not None else accept
+    if score >= accept:
+        return Verdict(True, (), score)
+    if score < min(reject, accept):
+        return Verdict(False, ruled.reasons or ("pair-model",), score)
+    return Verdict(False, ruled.reasons or ("uncertain",), score, uncertain=True)

