@@ -89,8 +89,8 @@ class LLMCache:
         self._versions = versions
         self._index = index
         self._embedder = embedder
-        self._clock = clock
         self._embedder_id = embedder_identity(embedder)
+        self._clock = clock
 
     # -- policy and keys -------------------------------------------------------------------------------------
 
@@ -343,6 +343,7 @@ class LLMCache:
         return PointPayload(
             entry_id=entry.entry_id,
             context_fp=entry.context_fp,
+            embedder=self._embedder_id,
             namespace=entry.namespace,
             version=entry.version,
             tenant=entry.tenant,
@@ -430,7 +431,6 @@ class LLMCache:
         ids = list(dict.fromkeys(entry_ids))
         points = self._index.count(PointSelector(entry_ids=tuple(ids))) if ids else 0
         entries = self._store.delete((ns, i) for ns in self._known_namespaces() for i in ids)
-            embedder=self._embedder_id,
         self._index.delete_ids(ids)
         return PurgeResult(entries_deleted=entries, points_deleted=points)
 

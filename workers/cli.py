@@ -107,6 +107,9 @@ def _tool_commands(commands: Any) -> None:
     pairs.add_argument("--namespace", default="default", help="whose policy to apply")
     pairs.add_argument("--no-guard", action="store_true", help="cosine only, without the false-hit guard")
     pairs.add_argument("--no-verifier", action="store_true", help="the guard's rules only, without its verifier")
+    pairs.add_argument("--no-pair-model", action="store_true", help="without the pair model (the verifier judges)")
+    pairs.add_argument("--protocol", choices=("pairwise", "retrieval"), default="retrieval",
+                       help="pairwise: each a in a scope of its own; retrieval: every a stored together")  # fmt: skip
     pairs.add_argument("--json", action="store_true")
 
     tune = commands.add_parser("tune", help="choose a threshold").add_subparsers(dest="tune_command", required=True)
@@ -115,10 +118,8 @@ def _tool_commands(commands: Any) -> None:
     sweep.add_argument("--target-precision", type=float, default=0.9)
     sweep.add_argument("--namespace", default="default")
     sweep.add_argument("--plot", type=Path, help="write the precision/recall curves as a PNG")
+    sweep.add_argument("--protocol", choices=("pairwise", "retrieval"), default="retrieval")
     sweep.add_argument(
-    pairs.add_argument("--no-pair-model", action="store_true", help="without the pair model (the verifier judges)")
-    pairs.add_argument("--protocol", choices=("pairwise", "retrieval"), default="retrieval",
-                       help="pairwise: each a in a scope of its own; retrieval: every a stored together")  # fmt: skip
         "--write", action="store_true", help="write the recommended floor and verifier thresholds into the policy file"
     )
 
@@ -127,7 +128,6 @@ def _tool_commands(commands: Any) -> None:
     )
     verifier = train.add_parser("verifier", help="fit the guard's learned pair verifier on labelled pairs")
     verifier.add_argument("file", type=Path, help="JSONL or JSONL.gz with a, b, label (e.g. qqp_pairs_train)")
-    sweep.add_argument("--protocol", choices=("pairwise", "retrieval"), default="retrieval")
     verifier.add_argument("--out", type=Path, help="model folder (default: the shipped one, shared/guard/data)")
     verifier.add_argument("--rounds", type=int, default=600, help="boosting rounds")
     verifier.add_argument("--seed", type=int, default=0)
@@ -401,6 +401,8 @@ def _eval(args: argparse.Namespace) -> int:
             threshold=args.threshold,
             guard=not args.no_guard,
             verifier=not args.no_verifier,
+            pair_model=not (args.no_verifier or args.no_pair_model),
+            protocol=args.protocol,
         )
     except LLMCacheError as error:
         print(f"eval pairs: {error}", file=sys.stderr)
@@ -455,8 +457,6 @@ def _tune(args: argparse.Namespace) -> int:
               f"{best.setting.describe()}: precision {best.precision:.3f}, recall {best.recall:.3f}")  # fmt: skip
     else:
         print(f"recommended: guard on, {chosen.setting.describe()}: precision {chosen.precision:.3f}, "
-            pair_model=not (args.no_verifier or args.no_pair_model),
-            protocol=args.protocol,
               f"recall {chosen.recall:.3f}, false-hit rate {chosen.false_hit_rate:.3f}")  # fmt: skip
     if args.plot:
         plot(result, f"{args.file.name}: precision / recall by cosine floor", args.plot)
@@ -470,6 +470,14 @@ def _tune(args: argparse.Namespace) -> int:
             "guard": True,
             "verifier": True,
         }
+        if chosen.setting.mode == "rules+pair":
+            written |= {"pair_model": True, "pair_accept_above": chosen.setting.pair_accept_above}
+        else:
+            written |= {
+                "pair_model": False,
+                "verifier_veto_below": chosen.setting.veto_below,
+                "verifier_rescue_above": chosen.setting.rescue_above,
+            }
         current.setdefault(args.namespace, {}).update(written)
         path.write_text(json.dumps(current, indent=2) + "\n")
         print(f"wrote {written} for namespace {args.namespace!r} to {path}")
@@ -521,14 +529,6 @@ def _lint_prompt_command(args: argparse.Namespace) -> int:
 
 def _lint_prompt(path: Path) -> int:
     from pydantic import ValidationError
-        if chosen.setting.mode == "rules+pair":
-            written |= {"pair_model": True, "pair_accept_above": chosen.setting.pair_accept_above}
-        else:
-            written |= {
-                "pair_model": False,
-                "verifier_veto_below": chosen.setting.veto_below,
-                "verifier_rescue_above": chosen.setting.rescue_above,
-            }
 
     from shared.models import CacheRequest
     from shared.providers.lint import lint_prefix_text, lint_request
