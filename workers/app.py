@@ -6,6 +6,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import setup_logging
 from kombu.entity import Queue
 
 from scheduler.schedule import build_schedule
@@ -53,10 +54,12 @@ def create_app(settings: Settings) -> Celery:
         worker_send_task_events=False,
         beat_schedule=celery_schedule(settings),
         timezone="UTC",
+        worker_redirect_stdouts=False,  # the redirect logs every structlog line at WARNING
     )
     from workers.tasks import register_tasks  # tasks need the app; imported here so that nothing runs at import
 
     register_tasks(app, settings)
+    setup_logging.connect(_keep_llmcache_logging, weak=False, dispatch_uid="llmcache-logging")
     return app
 
 
@@ -66,6 +69,15 @@ def celery_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         when: Any = crontab(**entry.cron) if entry.cron is not None else entry.every_seconds
         item: dict[str, Any] = {"task": entry.task, "schedule": when, "kwargs": dict(entry.kwargs)}
         if entry.priority is not None:
+def _keep_llmcache_logging(**_: Any) -> None:
+    """Celery configures no logging of its own (shared.logging already did, with real levels), and its per-task info
+    lines stay quiet: "received" and "succeeded in ...: <result>", which would print the answer text."""
+    import logging
+
+    for name in ("celery.worker.strategy", "celery.app.trace"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
             item["options"] = {"priority": entry.priority}
         out[name] = item
     return out

@@ -197,23 +197,34 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
+    if embedded and {"llm", "maintenance"} & set(queues):
+        from shared.errors import ShardInUseError
+        from shared.index.edge import claim_shard
+
+        try:  # held for this process's life: a second worker on the same shard stops here, before `ready`
+            claim_shard(settings.edge_shard_path)
+        except ShardInUseError as error:
+            print(f"worker: {error}", file=sys.stderr)
+            return 2
 def _beat(args: argparse.Namespace) -> int:
     import socket
 
     import redis
     from celery.signals import before_task_publish
 
-    from scheduler.single_beat import BeatLock
+    from scheduler.single_beat import BeatLock, SingleBeat
     from shared.keyspace import Keyspace
     from workers.app import create_app
 
+    import signal
     settings = _settings()
-    client = redis.Redis.from_url(settings.redis_url)
+    import threading
+    # bounded waits: a Redis that hangs must not freeze the lock check that every tick depends on
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
     keyspace = Keyspace(settings.key_prefix)
+    from celery.beat import Service
     instance = f"{socket.gethostname()}:{os.getpid()}"
     lock = BeatLock(client, keyspace, settings.workers.beat_lock_seconds, instance)
-    lock.acquire()
-    lock.keep_alive()
 
     @before_task_publish.connect(weak=False)
     def _count(**_: Any) -> None:
@@ -221,10 +232,23 @@ def _beat(args: argparse.Namespace) -> int:
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = create_app(settings)
-    try:
-        app.Beat(schedule=str(settings.data_dir / "beat-schedule"), loglevel="INFO").run()
-    finally:
-        lock.release()
+    app.loader.init_worker()
+    app.finalize()
+
+    class _CeleryTicker:  # Celery's own beat scheduler, opened only while this beat holds the lock
+        def __init__(self) -> None:
+            self._service = Service(app, schedule_filename=str(settings.data_dir / "beat-schedule"))
+
+        def tick(self) -> float:
+            return float(self._service.scheduler.tick())
+
+        def close(self) -> None:
+            self._service.scheduler.close()
+
+    stop = threading.Event()
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: stop.set())
+    SingleBeat(lock, _CeleryTicker).run(stop)
     return 0
 
 
