@@ -51,24 +51,18 @@ def create_app(settings: Settings) -> Celery:
         },
         result_backend_transport_options={"global_keyprefix": keyprefix},
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,  # the redirect logs every structlog line at WARNING
         worker_send_task_events=False,
         beat_schedule=celery_schedule(settings),
         timezone="UTC",
-        worker_redirect_stdouts=False,  # the redirect logs every structlog line at WARNING
     )
+    setup_logging.connect(_keep_llmcache_logging, weak=False, dispatch_uid="llmcache-logging")
     from workers.tasks import register_tasks  # tasks need the app; imported here so that nothing runs at import
 
     register_tasks(app, settings)
-    setup_logging.connect(_keep_llmcache_logging, weak=False, dispatch_uid="llmcache-logging")
     return app
 
 
-def celery_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for name, entry in build_schedule(settings).items():
-        when: Any = crontab(**entry.cron) if entry.cron is not None else entry.every_seconds
-        item: dict[str, Any] = {"task": entry.task, "schedule": when, "kwargs": dict(entry.kwargs)}
-        if entry.priority is not None:
 def _keep_llmcache_logging(**_: Any) -> None:
     """Celery configures no logging of its own (shared.logging already did, with real levels), and its per-task info
     lines stay quiet: "received" and "succeeded in ...: <result>", which would print the answer text."""
@@ -78,6 +72,12 @@ def _keep_llmcache_logging(**_: Any) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
+def celery_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for name, entry in build_schedule(settings).items():
+        when: Any = crontab(**entry.cron) if entry.cron is not None else entry.every_seconds
+        item: dict[str, Any] = {"task": entry.task, "schedule": when, "kwargs": dict(entry.kwargs)}
+        if entry.priority is not None:
             item["options"] = {"priority": entry.priority}
         out[name] = item
     return out

@@ -188,15 +188,6 @@ def _worker(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    app = create_app(settings)
-    name = f"llmcache-{'-'.join(queues)}-{os.getpid()}@%h"
-    app.worker_main(
-        ["worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", pool, "-n", name, "--loglevel", "INFO",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"]
-    )  # fmt: skip
-    return 0
-
-
     if embedded and {"llm", "maintenance"} & set(queues):
         from shared.errors import ShardInUseError
         from shared.index.edge import claim_shard
@@ -206,23 +197,32 @@ def _worker(args: argparse.Namespace) -> int:
         except ShardInUseError as error:
             print(f"worker: {error}", file=sys.stderr)
             return 2
+    app = create_app(settings)
+    name = f"llmcache-{'-'.join(queues)}-{os.getpid()}@%h"
+    app.worker_main(
+        ["worker", "-Q", ",".join(queues), "-c", str(concurrency), "-P", pool, "-n", name, "--loglevel", "INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"]
+    )  # fmt: skip
+    return 0
+
+
 def _beat(args: argparse.Namespace) -> int:
+    import signal
     import socket
+    import threading
 
     import redis
+    from celery.beat import Service
     from celery.signals import before_task_publish
 
     from scheduler.single_beat import BeatLock, SingleBeat
     from shared.keyspace import Keyspace
     from workers.app import create_app
 
-    import signal
     settings = _settings()
-    import threading
     # bounded waits: a Redis that hangs must not freeze the lock check that every tick depends on
     client = redis.Redis.from_url(settings.redis_url, socket_timeout=5.0, socket_connect_timeout=5.0)
     keyspace = Keyspace(settings.key_prefix)
-    from celery.beat import Service
     instance = f"{socket.gethostname()}:{os.getpid()}"
     lock = BeatLock(client, keyspace, settings.workers.beat_lock_seconds, instance)
 
