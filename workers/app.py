@@ -59,7 +59,10 @@ def create_app(settings: Settings) -> Celery:
     setup_logging.connect(_keep_llmcache_logging, weak=False, dispatch_uid="llmcache-logging")
     from workers.tasks import register_tasks  # tasks need the app; imported here so that nothing runs at import
 
-    register_tasks(app, settings)
+    resources = register_tasks(app, settings)
+    from workers.batch_api_tasks import register_batch_api_tasks  # `batch run --via batch-api`: lookups, stores
+
+    register_batch_api_tasks(app, resources)
     return app
 
 

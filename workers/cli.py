@@ -76,6 +76,9 @@ def _job_commands(commands: Any) -> None:
     run.add_argument("--window", type=int, default=256, help="jobs in flight at once")
     run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one job")
     run.add_argument("--no-progress", action="store_true")
+    from workers.batch_api_cli import add_arguments as add_batch_api_arguments
+
+    add_batch_api_arguments(run, batch)  # --via batch-api; batch status / batch cancel
 
     stats = commands.add_parser("stats", help="hit rates, latency, tokens and dollars per namespace/model")
     stats.add_argument("--json", action="store_true")
@@ -279,6 +282,10 @@ def _metrics(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
+    from workers import batch_api_cli
+
+    if batch_api_cli.handles(args):  # --via batch-api, batch status, batch cancel
+        return batch_api_cli.dispatch(args, _settings())
     from shared.batchfiles import LineOptions
     from workers.batch import describe, run_batch
     from workers.producer import LLMCacheClient
