@@ -23,8 +23,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "shared"
 SINGLE_ROOT = (ROOT / "llmcache" / "__init__.py").is_file()
-FORBIDDEN_IN_CORE = ("workers", "scheduler", "celery", "kombu", "llmcache.workers", "llmcache.scheduler")
-FORBIDDEN_IN_CORE += ("llmcache.testing", "llmcache.quality")
+FORBIDDEN_IN_CORE = (
+    "workers",
+    "scheduler",
+    "celery",
+    "kombu",
+    "llmcache.workers",
+    "llmcache.scheduler",
+    "llmcache.testing",
+    "llmcache.quality",
+)
 COPY_IGNORE = shutil.ignore_patterns(
     ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".mypy_cache", ".ruff_cache", ".pytest_cache",
     ".hypothesis", ".llmcache-data", "*.whl",
