@@ -1,17 +1,18 @@
 """Top-intent lists for warm-up / nightly reseed: one file per namespace in the warm-up folder.
 
 `<namespace>.txt`: one prompt a line (blank lines and lines starting with # skipped), turned into requests with the
-warm-up template of the settings. `<namespace>.jsonl`: OpenAI or Anthropic batch lines (see shared/batchfiles.py).
+warm-up template of the settings. `<namespace>.jsonl`: OpenAI or Anthropic batch lines (see workers/batch/formats.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.batchfiles import LineError, LineOptions, ParsedLine, parse_file
 from shared.config import Settings
 from shared.jobs import Job
 from shared.models import CacheRequest, Message, Scope
+from workers.batch.formats import LineError, LineOptions, ParsedLine
+from workers.batch.parsing import parse_file
 
 
 def intent_files(folder: Path) -> dict[str, Path]:

@@ -6,6 +6,7 @@ and scope; a candidate whose Redis body is gone is a miss and its point is remov
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -154,40 +155,86 @@ class LLMCache:
         )
         return self._first_live(prepared, candidates, now, vector) or self._miss(prepared, "no-semantic-match", vector)
 
-    def lookup_many(self, requests: Sequence[CacheRequest], *, threshold: float | None = None) -> list[LookupResult]:
-        """Like `lookup` for each request, with one batched embedding and one batched vector search."""
+    def lookup_many(
+        self,
+        requests: Sequence[CacheRequest],
+        *,
+        threshold: float | None = None,
+        embeddings: Sequence[Vectors | None] | None = None,
+        stages: dict[str, float] | None = None,
+    ) -> list[LookupResult]:
+        """Like `lookup` for each request, batched: one MGET for every exact lookup, one embedding of each distinct
+        text (an `embeddings` row from an earlier Miss saves it), one batched vector search of each distinct text
+        and context, one MGET of the candidates' bodies, then the guard. `stages`, when given, adds up the seconds
+        spent in each stage: exact, embed, search, guard."""
+        mark = time.perf_counter()
         now = self._clock()
         prepared = self._prepare_many(requests)
         results: list[LookupResult | None] = [None] * len(requests)
-        pending: list[int] = []
+        eligible = [i for i, item in enumerate(prepared) if not item.policy.never_store]
         for i, item in enumerate(prepared):
             if item.policy.never_store:
                 results[i] = self._miss(item, "namespace-never-stores")
-            elif (exact := self._exact(item, now)) is not None:
-                results[i] = exact
-            elif not item.semantic_allowed:
-                results[i] = self._miss(item, "no-exact-match")
+        keys = list(dict.fromkeys(prepared[i].keys.request_key for i in eligible))
+        bodies = dict(zip(keys, self._store.get_many(keys), strict=True))
+        pending: list[int] = []
+        for i in eligible:
+            entry = bodies[prepared[i].keys.request_key]
+            if entry is not None and not entry.is_expired(now):
+                results[i] = ExactHit(entry=entry)
+            elif not prepared[i].semantic_allowed:
+                results[i] = self._miss(prepared[i], "no-exact-match")
             else:
                 pending.append(i)
+        mark = _lap(stages, "exact", mark)
         if pending:
-            vectors = self._embedder.embed_batch([prepared[i].text or "" for i in pending])
-            by_threshold: dict[float, list[int]] = {}
-            for position, i in enumerate(pending):
+            vectors = self._vectors_for(prepared, pending, embeddings)
+            mark = _lap(stages, "embed", mark)
+            # identical questions in one context are searched (and guarded) once
+            groups: dict[tuple[str, str, float], list[int]] = {}
+            for i in pending:
                 limit = prepared[i].policy.similarity_threshold if threshold is None else threshold
-                by_threshold.setdefault(limit, []).append(position)
-            for limit, positions in by_threshold.items():
-                found = self._index.search_batch(
-                    vectors[positions],
-                    [prepared[pending[p]].selector(now) for p in positions],
+                groups.setdefault((prepared[i].text or "", prepared[i].keys.context_fp or "", limit), []).append(i)
+            found: dict[tuple[str, str, float], list[Candidate]] = {}
+            for limit in {group[2] for group in groups}:
+                same = [group for group in groups if group[2] == limit]
+                firsts = [groups[group][0] for group in same]
+                searched = self._index.search_batch(
+                    np.stack([vectors[i] for i in firsts]),
+                    [prepared[i].selector(now) for i in firsts],
                     limit,
-                    max(prepared[pending[p]].policy.semantic_candidates for p in positions),
+                    max(prepared[i].policy.semantic_candidates for i in firsts),
                 )
-                for position, candidates in zip(positions, found, strict=True):
-                    i = pending[position]
-                    results[i] = self._first_live(prepared[i], candidates, now, vectors[position]) or self._miss(
-                        prepared[i], "no-semantic-match", vectors[position]
-                    )
+                found.update(zip(same, searched, strict=True))
+            mark = _lap(stages, "search", mark)
+            ids = list(dict.fromkeys(c.entry_id for candidates in found.values() for c in candidates))
+            candidate_bodies = dict(zip(ids, self._store.get_many(ids), strict=True))
+            for group, members in groups.items():
+                first = members[0]
+                live = self._first_live(prepared[first], found[group], now, vectors[first], bodies=candidate_bodies)
+                for i in members:
+                    results[i] = live or self._miss(prepared[i], "no-semantic-match", vectors[i])
+            _lap(stages, "guard", mark)
         return [r for r in results if r is not None]
+
+    def _vectors_for(
+        self, prepared: Sequence[_Prepared], pending: Sequence[int], embeddings: Sequence[Vectors | None] | None
+    ) -> dict[int, Vectors]:
+        """Each pending request's vector: the one given, else one embedding per distinct text."""
+        vectors: dict[int, Vectors] = {}
+        texts: dict[str, list[int]] = {}
+        for i in pending:
+            given = embeddings[i] if embeddings is not None else None
+            if given is not None and given.size:
+                vectors[i] = given
+            else:
+                texts.setdefault(prepared[i].text or "", []).append(i)
+        if texts:
+            computed = self._embedder.embed_batch(list(texts))
+            for row, members in enumerate(texts.values()):
+                for i in members:
+                    vectors[i] = computed[row]
+        return vectors
 
     def candidates_many(self, requests: Sequence[CacheRequest], floor: float, limit: int) -> list[Neighbours]:
         """Live same-context neighbours above `floor`, best first, before the guard: for evaluation and tuning."""
@@ -211,14 +258,24 @@ class LLMCache:
         return ExactHit(entry=entry)
 
     def _first_live(
-        self, prepared: _Prepared, candidates: Sequence[Candidate], now: datetime, vector: Vectors
+        self,
+        prepared: _Prepared,
+        candidates: Sequence[Candidate],
+        now: datetime,
+        vector: Vectors,
+        bodies: Mapping[str, CacheEntry | None] | None = None,
     ) -> SemanticHit | None:
+        """The hit, if any.
+        `bodies`: the candidates' entries, already read (`lookup_many` reads a whole chunk's at once)."""
         if not candidates:
             return None
-        bodies = self._store.get_many([c.entry_id for c in candidates])
+        if bodies is not None:
+            entries = [bodies.get(c.entry_id) for c in candidates]
+        else:
+            entries = self._store.get_many([c.entry_id for c in candidates])
         stale: list[str] = []
         hit: SemanticHit | None = None
-        for candidate, entry in zip(candidates, bodies, strict=True):
+        for candidate, entry in zip(candidates, entries, strict=True):
             if entry is None or entry.is_expired(now):
                 stale.append(candidate.entry_id)
                 continue
@@ -458,6 +515,13 @@ class LLMCache:
 
     def describe(self) -> dict[str, Any]:
         return {"embedder": self._embedder.model_name, "index": type(self._index).__name__}
+
+
+def _lap(stages: dict[str, float] | None, stage: str, since: float) -> float:
+    now = time.perf_counter()
+    if stages is not None:
+        stages[stage] = stages.get(stage, 0.0) + now - since
+    return now
 
 
 def _sum(results: Iterable[PurgeResult]) -> PurgeResult:

@@ -14,6 +14,8 @@ from shared.config import Settings
 
 QUEUES = ("llm", "maintenance", "metrics")
 JOB_TASK = "llmcache.run_job"
+# single jobs' results wait this long at most for their producer (batch runs use no result backend at all)
+RESULT_EXPIRES_MAX_SECONDS = 3600
 
 
 def create_app(settings: Settings) -> Celery:
@@ -34,13 +36,14 @@ def create_app(settings: Settings) -> Celery:
         task_default_queue="llm",
         task_routes={
             JOB_TASK: {"queue": "llm"},
+            "llmcache.batch.*": {"queue": "llm"},
             "llmcache.maintenance.*": {"queue": "maintenance"},
             "llmcache.metrics.*": {"queue": "metrics"},
         },
         task_time_limit=workers.job_time_limit_seconds + 30,
         task_soft_time_limit=workers.job_time_limit_seconds,
-        result_expires=workers.result_expires_seconds,
-        result_extended=True,
+        result_expires=min(workers.result_expires_seconds, RESULT_EXPIRES_MAX_SECONDS),
+        result_extended=False,  # a result is the answer only: no copy of the request, args and kwargs
         broker_connection_retry_on_startup=True,
         broker_transport_options={
             "visibility_timeout": workers.visibility_timeout_seconds,

@@ -73,8 +73,14 @@ def _job_commands(commands: Any) -> None:
     run.add_argument("--no-store", action="store_true", help="do not store new answers")
     run.add_argument("--ttl", type=int, help="TTL in seconds for new answers")
     run.add_argument("--threshold", type=float, help="semantic threshold for this run")
-    run.add_argument("--window", type=int, default=256, help="jobs in flight at once")
-    run.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for one job")
+    run.add_argument("--window", type=int, help="lines in lookup chunks in flight at once (default 2 chunks)")
+    run.add_argument("--timeout", type=float, default=900.0,
+                     help="seconds a chunk may take once sent; then its lines are retryable error lines")  # fmt: skip
+    run.add_argument("--chunk-size", type=int, help="lines per lookup chunk (default 256, LLMCACHE_BATCH__CHUNK_SIZE)")
+    run.add_argument("--ordered", action="store_true", help="write output lines in input order (default: as done)")
+    run.add_argument("--retry-errors", action="store_true",
+                     help="resume: run every line with an error output again (default: retryable ones)")  # fmt: skip
+    run.add_argument("--max-prompt-chars", type=int, help="refuse longer prompts (LLMCACHE_BATCH__MAX_PROMPT_CHARS)")
     run.add_argument("--no-progress", action="store_true")
     from workers.batch_api_cli import add_arguments as add_batch_api_arguments
 
@@ -286,8 +292,10 @@ def _batch(args: argparse.Namespace) -> int:
 
     if batch_api_cli.handles(args):  # --via batch-api, batch status, batch cancel
         return batch_api_cli.dispatch(args, _settings())
-    from shared.batchfiles import LineOptions
-    from workers.batch import describe, run_batch
+    from workers.batch.formats import LineOptions
+    from workers.batch.runner import TRANSIENT as TRANSIENT_BATCH_ERRORS
+    from workers.batch.runner import describe, run_batch
+    from workers.batch.settings import BatchSettings
     from workers.producer import LLMCacheClient
 
     if not args.input.is_file():
@@ -301,15 +309,27 @@ def _batch(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"batch run: {error}", file=sys.stderr)
         return 2
+    try:
+        batch = BatchSettings()
+        chosen = {"chunk_size": args.chunk_size, "max_prompt_chars": args.max_prompt_chars}
+        batch = BatchSettings.model_validate(batch.model_dump() | {k: v for k, v in chosen.items() if v is not None})
+    except ValueError as error:
+        print(f"batch run: {error}", file=sys.stderr)
+        return 2
     client = LLMCacheClient(_settings())
     try:
         summary = run_batch(
-            client, args.input, args.output, defaults, window=args.window, timeout=args.timeout,
-            progress=not args.no_progress,
+            client, args.input, args.output, defaults, batch=batch, window=args.window, timeout=args.timeout,
+            progress=not args.no_progress, ordered=args.ordered, retry_errors=args.retry_errors,
         )  # fmt: skip
+    except TRANSIENT_BATCH_ERRORS as error:
+        print(f"batch run: could not finish {args.input}: {error}; re-run to resume", file=sys.stderr)
+        return 1
     finally:
         client.close()
     print(describe(summary))
+    if summary.unfinished:
+        return 1
     return 0
 
 

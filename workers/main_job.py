@@ -19,10 +19,10 @@ from pathlib import Path
 
 import redis
 
-from shared.batchfiles import LineOptions
 from shared.config import Settings, load_settings
 from workers.answer_check import AnswerCheck, check_answers, load_answer_book
-from workers.batch import BatchSummary, run_batch
+from workers.batch.formats import LineOptions
+from workers.batch.runner import BatchSummary, run_batch
 from workers.producer import LLMCacheClient
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"

@@ -32,7 +32,12 @@ class JobHandle:
 
 class LLMCacheClient:
     def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._app = create_app(settings)
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings
 
     @property
     def app(self) -> Any:

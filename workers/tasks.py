@@ -16,6 +16,8 @@ from shared.config import Settings
 from shared.jobs import Job, JobOverrides
 from shared.models import Miss, PurgeSelector
 from shared.pipeline import Deferred
+from workers.batch.service import BatchWorker
+from workers.batch.settings import BatchSettings
 from workers.resources import WorkerResources
 
 log = structlog.get_logger("llmcache.tasks")
@@ -49,6 +51,18 @@ def register_tasks(app: Celery, settings: Settings) -> WorkerResources:
             return outcome.model_dump(mode="json")
         finally:
             structlog.contextvars.unbind_contextvars("job_id", "custom_id")
+
+    batch_worker = BatchWorker(resources, BatchSettings())
+
+    @app.task(bind=True, name="llmcache.batch.lookup", acks_late=True, ignore_result=True)
+    def batch_lookup(self: Task, chunk: str) -> None:
+        """A chunk of a `batch run`: its hits and bad lines answered, its misses sent back once per request key."""
+        batch_worker.lookup(chunk, worker=self.request.hostname)
+
+    @app.task(bind=True, name="llmcache.batch.answer", acks_late=True, ignore_result=True)
+    def batch_answer(self: Task, chunk: str) -> None:
+        """Distinct misses of a `batch run`, answered through the worker's `MissAnswerer` and stored in groups."""
+        batch_worker.answer(chunk, worker=self.request.hostname)
 
     @app.task(name="llmcache.maintenance.sweep_expired")
     def sweep_expired() -> dict[str, Any]:
