@@ -63,8 +63,8 @@ class JobProcessor:
             outcome = self._run(job, waits, started)
         except ProviderError as error:
             outcome = self._failed(job, started, error, retryable=isinstance(error, RetryableProviderError))
-        except LLMCacheError as error:
-            outcome = self._failed(job, started, error, retryable=False)
+        except LLMCacheError as error:  # a backend that failed may answer on the next try; a bad request will not
+            outcome = self._failed(job, started, error, retryable=isinstance(error, BackendError))
         if isinstance(outcome, Deferred):
             bound.debug("job_deferred", cache_outcome="waiting", leader=outcome.wait_on.request_key[:16], waits=waits)
             return outcome

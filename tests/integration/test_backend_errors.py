@@ -19,8 +19,12 @@ from shared.errors import BackendError, RetryableProviderError, wraps_backend_er
 from shared.index.base import PointSelector
 from shared.index.edge import EdgeVectorIndex
 from shared.index.server import ServerVectorIndex
+from shared.jobs import Job, JobResult, Outcome
 from shared.keyspace import Keyspace
+from shared.metrics import MetricsRecorder
 from shared.models import CacheRequest
+from shared.pipeline import JobProcessor
+from shared.providers.factory import build_providers
 from shared.runtime import build_runtime
 from shared.store import EntryStore, VersionRegistry
 from tests.conftest import free_port, make_settings
@@ -72,6 +76,28 @@ def test_a_lookup_on_a_dead_redis_is_a_backend_error(
             runtime.cache.lookup(REQUEST)
     finally:
         runtime.close()
+
+
+def test_a_job_on_a_dead_redis_is_a_retryable_backend_error_result(
+    tmp_path: Path, key_prefix: str, embedder: Embedder
+) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = make_settings("server", tmp_path, dead, key_prefix)
+    runtime = build_runtime(settings, embedder=embedder)
+    client = redis.Redis.from_url(dead, socket_connect_timeout=2)
+    processor = JobProcessor(
+        runtime.cache,
+        build_providers(settings, client),
+        InflightCoordinator(client, Keyspace(key_prefix), lock_seconds=5),
+        recorder=MetricsRecorder(client, Keyspace(key_prefix)),
+    )
+    try:
+        result = processor.process(Job(request=REQUEST))
+    finally:
+        runtime.close()
+    assert isinstance(result, JobResult) and result.outcome is Outcome.ERROR and result.error is not None
+    assert result.error.type == "BackendError" and result.error.retryable
+    assert "redis failed in VersionRegistry.current" in result.error.message
 
 
 def test_a_closed_edge_index_is_a_backend_error(tmp_path: Path) -> None:
