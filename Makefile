@@ -44,6 +44,7 @@ test: install services lint
 bench: install services
 	$(PY) bench/lookup.py
 	$(PY) bench/prompt_cache_cost.py
+	$(PY) bench/batch_api_cost.py
 
 # retrains the guard's models, shipped in shared/guard/data, so that `make install` never trains: the LightGBM
 # verifier from the Quora training pairs (~10 min here) and the pair model, a cross-encoder from the packaged MiniLM
