@@ -12,10 +12,11 @@ import time
 import redis
 
 from shared.config import RateLimit
-from shared.errors import RateLimitWaitTooLongError
+from shared.errors import RateLimitWaitTooLongError, wraps_backend_errors
 from shared.keyspace import Keyspace
 
 WINDOW_MS = 60_000
+_redis_errors = wraps_backend_errors("redis", (redis.RedisError,))  # a Redis failure is not a provider error
 
 _GCRA = """
 local t = redis.call('TIME')
@@ -52,6 +53,7 @@ class SharedRateLimiter:
         self._script = client.register_script(_GCRA)
         self._max_wait = max_wait_seconds
 
+    @_redis_errors
     def try_acquire(self, provider: str, model: str, limit: RateLimit, tokens: int) -> float:
         """0.0 when the request may go now (and is charged); otherwise the seconds to wait (nothing charged)."""
         token_cost = min(tokens, limit.tokens_per_minute) if limit.tokens_per_minute else 0

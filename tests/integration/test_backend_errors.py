@@ -14,6 +14,7 @@ import redis
 from qdrant_client import QdrantClient
 
 from shared.coalesce import InflightCoordinator
+from shared.config import RateLimit
 from shared.embedding.base import Embedder
 from shared.errors import BackendError, RetryableProviderError, wraps_backend_errors
 from shared.index.base import PointSelector
@@ -25,6 +26,7 @@ from shared.metrics import MetricsRecorder
 from shared.models import CacheRequest
 from shared.pipeline import JobProcessor
 from shared.providers.factory import build_providers
+from shared.providers.ratelimit import SharedRateLimiter
 from shared.runtime import build_runtime
 from shared.store import EntryStore, VersionRegistry
 from tests.conftest import free_port, make_settings
@@ -64,6 +66,12 @@ def test_coalescer_wraps_redis_errors(dead_redis: redis.Redis) -> None:
     coordinator = InflightCoordinator(dead_redis, Keyspace("llmcache-test-dead"), lock_seconds=5)
     with pytest.raises(BackendError, match=r"redis failed in InflightCoordinator\.claim"):
         coordinator.claim("k" * 64, None, None, None)
+
+
+def test_the_shared_rate_limit_wraps_redis_errors(dead_redis: redis.Redis) -> None:
+    limiter = SharedRateLimiter(dead_redis, Keyspace("llmcache-test-dead"))
+    with pytest.raises(BackendError, match=r"redis failed in SharedRateLimiter\.try_acquire"):
+        limiter.acquire("openai", "gpt-4o-mini", RateLimit(requests_per_minute=60, tokens_per_minute=0), tokens=10)
 
 
 def test_a_lookup_on_a_dead_redis_is_a_backend_error(
