@@ -144,6 +144,14 @@ def _tool_commands(commands: Any) -> None:
     lint = commands.add_parser("lint-prompt", help="flag per-request content in a prompt's cacheable prefix")
     lint.add_argument("file", type=Path, help="a system prompt (text) or a request / batch file (JSON or JSONL)")
 
+    migrate = commands.add_parser(
+        "migrate-index", help="copy the embedded cache's vectors (Qdrant Edge shard) into a Qdrant server"
+    )
+    migrate.add_argument("--to", required=True, help="Qdrant server URL (http[s]://...), or a directory for "
+                         "qdrant-client's local mode")  # fmt: skip
+    migrate.add_argument("--collection", help="target collection (default from settings, llmcache)")
+    migrate.add_argument("--batch", type=int, default=256, help="points per upsert")
+
     kv = commands.add_parser("kv-estimate", help="KV-cache memory of a self-hosted model (GQA aware)")
     kv.add_argument("--preset", help="one of the known model shapes (see --list)")
     kv.add_argument("--layers", type=int)
@@ -164,6 +172,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "demo": _demo, "worker": _worker, "beat": _beat, "metrics": _metrics, "batch": _batch, "stats": _stats,
         "purge": _purge, "invalidate": _invalidate, "warm": _warm, "emulator": _emulator,
+        "migrate-index": _migrate_index,
         "lint-prompt": _lint_prompt_command, "kv-estimate": _kv_estimate, "eval": _eval, "tune": _tune, "train": _train,
     }  # fmt: skip
     try:
@@ -610,6 +619,47 @@ def _lint_prompt(path: Path) -> int:
         print(f"{where}: {finding}")
     print(f"{len(findings)} finding(s)" if findings else "no per-request content found in the cacheable prefix")
     return 1 if findings else 0
+
+
+def _migrate_index(args: argparse.Namespace) -> int:
+    from qdrant_client import QdrantClient
+
+    from shared.errors import LLMCacheError
+    from shared.index.edge import EdgeVectorIndex
+    from shared.index.migrate import migrate_index
+    from shared.index.server import ServerVectorIndex
+
+    settings = _settings()
+    shard = settings.edge_shard_path
+    if not shard.is_dir() or not any(shard.iterdir()):
+        print(f"migrate-index: no embedded index at {shard} (set LLMCACHE_DATA_DIR or LLMCACHE_QDRANT__EDGE_PATH)",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    q = settings.qdrant
+    if args.to.startswith(("http://", "https://")):
+        client = QdrantClient(url=args.to, api_key=q.api_key.get_secret_value() if q.api_key else None)
+    else:
+        client = QdrantClient(path=args.to)
+    collection = args.collection or q.collection
+    # loaded, never created here (the directory has segments): the dimension is the shard's own
+    source = EdgeVectorIndex(shard, dimension=0, hnsw_m=q.hnsw_m, hnsw_ef_construct=q.hnsw_ef_construct)
+    try:
+        report = migrate_index(
+            source,
+            lambda dimension: ServerVectorIndex(client, collection, dimension, q.hnsw_m, q.hnsw_ef_construct),
+            batch=args.batch,
+            progress=lambda copied: print(f"copied {copied} points", file=sys.stderr, flush=True),
+        )
+    except LLMCacheError as error:  # the shard in use by a worker, a server that refuses, ...
+        print(f"migrate-index: {error}", file=sys.stderr)
+        return 1
+    finally:
+        source.close()
+        client.close()
+    print(f"migrate-index: {report.copied} of {report.source_points} points copied from {shard} to "
+          f"{args.to} collection {collection!r} (it now holds {report.target_points}); point the workers at it "
+          "with QDRANT_URL")  # fmt: skip
+    return 0 if report.copied == report.source_points else 1
 
 
 def _kv_estimate(args: argparse.Namespace) -> int:
