@@ -121,6 +121,8 @@ def describe(summary: BatchSummary) -> str:
     )
     if summary.paid_not_stored:
         text += f"; {summary.paid_not_stored} paid answers written but not stored"
+    if summary.chunks_resent:
+        text += f"; {summary.chunks_resent} chunks sent again (lost with a worker or with Redis)"
     if summary.unfinished:
         text += f"; {summary.unfinished} lines unfinished (re-run to resume)"
     return text
