@@ -9,25 +9,20 @@ and headers on a retry) and `x-emulator-retry-after: SECONDS`. By rate: `Emulato
 
 from __future__ import annotations
 
-import hashlib
-import json
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import structlog
 
-from shared.emulator import batch_routes
-from shared.emulator.chat import ROUTES
 from shared.emulator.config import EmulatorConfig
-from shared.emulator.state import EmulatedError, EmulatorState, anthropic_error_body, openai_error_body
+from shared.emulator.dispatch import HANG, handle
+from shared.emulator.state import EmulatorState
 
 log = structlog.get_logger("llmcache.emulator")
 EMULATOR_HEADER = "llmcache-provider-emulator"
-OPENAI_MESSAGE_OVERHEAD = 3  # ChatML tokens per message, as OpenAI documents for counting
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -49,122 +44,28 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _batch_route(self, method: str, raw: bytes) -> bool:
-        """The Batch API endpoints (files, batches, message batches); False when the path is none of theirs."""
-        base_url = f"http://{self.headers.get('host') or f'127.0.0.1:{self.server.server_address[1]}'}"
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        answer = batch_routes.dispatch(
-            self.server.state, method, self.path, headers=headers, raw=raw, base_url=base_url
-        )
-        if answer is None:
-            return False
-        self._send(answer.status, answer.body, answer.headers, answer.content_type)
-        return True
-
     def _read_body(self) -> bytes:
         length = int(self.headers.get("content-length") or 0)
         return self.rfile.read(length) if length else b""
 
-    def do_GET(self) -> None:
-        if self.path.rstrip("/") == "/emulator/stats":
-            self._send(200, json.dumps(self.server.state.stats.snapshot()).encode())
-        elif not self._batch_route("GET", b""):
-            self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+    def _answer(self, method: str) -> None:
+        raw = self._read_body() if method != "GET" else b""
+        base_url = f"http://{self.headers.get('host') or f'127.0.0.1:{self.server.server_address[1]}'}"
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        answer = handle(self.server.state, method, self.path, headers=headers, raw=raw, base_url=base_url)
+        if answer.status == HANG:  # the `timeout` fault: hold the connection, never answer
+            time.sleep(self.server.state.config.timeout_hang_seconds)
+            return
+        self._send(answer.status, answer.body, answer.headers, answer.content_type)
 
-    def do_DELETE(self) -> None:
-        if not self._batch_route("DELETE", self._read_body()):
-            self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
+    def do_GET(self) -> None:
+        self._answer("GET")
 
     def do_POST(self) -> None:
-        state = self.server.state
-        raw = self._read_body()
-        path = self.path.split("?")[0].rstrip("/")
-        if path == "/emulator/reset":
-            state.reset()
-            self._send(200, b'{"reset": true}')
-            return
-        route = ROUTES.get(path)
-        if route is None and self._batch_route("POST", raw):
-            return
-        if route is None:
-            self._send(404, json.dumps({"error": {"message": f"no route {path}"}}).encode())
-            return
-        flavour, handler = route
-        request_id = f"req_emu{uuid.uuid4().hex[:20]}"
-        id_header = "x-request-id" if flavour == "openai" else "request-id"
-        try:
-            self._authenticate(flavour)
-            fault = self._fault(raw)
-            if fault == "timeout":
-                time.sleep(state.config.timeout_hang_seconds)
-                return
-            if fault == "malformed":
-                self._send(200, b'{"id": "truncated', {id_header: request_id})
-                return
-            if fault is not None:
-                raise EmulatedError(int(fault), f"emulated {fault} fault", retry_after=state.config.retry_after_seconds)
-            try:
-                body = json.loads(raw)
-            except json.JSONDecodeError as error:
-                raise EmulatedError(400, f"We could not parse the JSON body of your request: {error}") from None
-            if not isinstance(body, dict):
-                raise EmulatedError(400, "the request body must be a JSON object")
-            response, output_tokens = handler(state, body)
-        except EmulatedError as error:
-            self._send_error(flavour, error, request_id)
-            return
-        delay = state.config.time_to_first_token_ms + state.config.per_output_token_ms * output_tokens
-        if delay:
-            time.sleep(delay / 1000)
-        self._send(200, json.dumps(response).encode(), {id_header: request_id})
+        self._answer("POST")
 
-    def _authenticate(self, flavour: str) -> None:
-        if flavour == "openai" and not (self.headers.get("authorization") or "").startswith("Bearer "):
-            raise EmulatedError(401, "You didn't provide an API key.")
-        if flavour == "anthropic" and not (
-            self.headers.get("x-api-key") or (self.headers.get("authorization") or "").startswith("Bearer ")
-        ):
-            raise EmulatedError(401, "x-api-key header is required")
-
-    def _fault(self, raw: bytes) -> str | None:
-        state = self.server.state
-        requested = self.headers.get("x-emulator-fault")
-        if requested:
-            times = self.headers.get("x-emulator-fault-times")
-            if times is not None:
-                key = hashlib.sha256(self.path.encode() + requested.encode() + raw).hexdigest()
-                with state.lock:
-                    attempt = state.fault_attempts.get(key, 0) + 1
-                    state.fault_attempts[key] = attempt
-                if attempt > int(times):
-                    return None
-            state.stats.record_fault(requested)
-            return requested
-        for kind, rate in state.config.fault_rates.items():
-            with state.lock:
-                draw = state.rng.random()
-            if draw < rate:
-                state.stats.record_fault(kind)
-                return kind
-        return None
-
-    def _send_error(self, flavour: str, error: EmulatedError, request_id: str) -> None:
-        state = self.server.state
-        if error.status in (400, 401, 404, 413):
-            state.stats.record_rejected()
-        headers = {"x-request-id" if flavour == "openai" else "request-id": request_id}
-        retry_after = self.headers.get("x-emulator-retry-after") or (
-            str(error.retry_after) if error.retry_after is not None and error.status in (429, 529, 503) else None
-        )
-        if retry_after is not None:
-            headers["retry-after"] = retry_after
-            headers["retry-after-ms"] = str(int(float(retry_after) * 1000))
-        payload = (
-            openai_error_body(error.status, error.message, error.param)
-            if flavour == "openai"
-            else anthropic_error_body(error.status, error.message, request_id)
-        )
-        self._send(error.status, json.dumps(payload).encode(), headers)
+    def do_DELETE(self) -> None:
+        self._answer("DELETE")
 
 
 class _Server(ThreadingHTTPServer):
