@@ -105,28 +105,32 @@ def lookup_chunk(runtime: CacheRuntime, jobs: Sequence[Job]) -> list[dict[str, A
 def _semantic_leader(
     runtime: CacheRuntime, job: Job, miss: Miss, leaders: dict[str, list[tuple[str, Any, str | None]]]
 ) -> tuple[str | None, float | None]:
-    """The first earlier miss of the chunk this one is equivalent to (the guard agreeing), else None; a miss
-    with no equivalent becomes a leader others may follow."""
+    """The earlier miss of the chunk this one is equivalent to, else None (and this one becomes a leader others may
+    follow). As a lookup decides: only the nearest leader in the same context is a candidate, above the namespace's
+    cosine floor, and the false-hit guard must agree; a refused nearest leader makes this miss a leader of its own."""
     if miss.embedding is None or miss.context_fp is None or miss.request_key is None or job.overrides.no_cache:
         return None, None
     policy = runtime.cache.policy(job.request.namespace)
     floor = policy.similarity_threshold if job.overrides.threshold is None else job.overrides.threshold
     text = semantic_text(job.request)
     vector = np.asarray(miss.embedding, dtype=np.float32)
-    for key, other, other_text in leaders.get(miss.context_fp, []):
-        if key == miss.request_key:
-            return None, None  # the same request: the CLI dedupes those by key
-        similarity = float(np.dot(vector, other))
-        if similarity < floor:
-            continue
-        if policy.guard and text is not None and other_text is not None:
+    known = leaders.setdefault(miss.context_fp, [])
+    if any(key == miss.request_key for key, _, _ in known):
+        return None, None  # the same request: the caller dedupes those by key
+    if known:
+        similarities = np.stack([other for _, other, _ in known]) @ vector
+        best = int(np.argmax(similarities))
+        similarity = float(similarities[best])
+        key, other, other_text = known[best]
+        allowed = similarity >= floor
+        if allowed and policy.guard and text is not None and other_text is not None:
             verdict = runtime.guard.verify(
                 text, other_text, query_vector=vector, cached_vector=other, thresholds=policy.verifier_thresholds()
             )
-            if not verdict.allowed:
-                continue
-        return key, similarity
-    leaders.setdefault(miss.context_fp, []).append((miss.request_key, vector, text))
+            allowed = verdict.allowed
+        if allowed:
+            return key, similarity
+    known.append((miss.request_key, vector, text))
     return None, None
 
 
