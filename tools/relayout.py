@@ -656,10 +656,10 @@ def update_pyproject(root: Path, report: Report) -> None:
         dev = re.search(r"^dev = \[\n", text, re.MULTILINE)
         if dev and f'"{ROOT_PACKAGE}[quality]"' not in text and re.search(r"^quality = \[", text, re.MULTILINE):
             text = text[: dev.end()] + f'    "{ROOT_PACKAGE}[quality]",\n' + text[dev.end() :]
-    if not re.search(r"^files = ", text, re.MULTILINE):
-        text = re.sub(
-            r"(\[tool\.mypy\]\n)", rf'\1files = ["{ROOT_PACKAGE}", "tests", "bench", "tools"]\n', text, count=1
-        )
+    if not re.search(r"^files = ", text, re.MULTILINE):  # what `mypy .` checked, each module once
+        folders = [ROOT_PACKAGE] + [d for d in ("tests", "bench", "tools", "infra") if any((root / d).rglob("*.py"))]
+        listed = ", ".join(f'"{folder}"' for folder in folders)
+        text = re.sub(r"(\[tool\.mypy\]\n)", rf"\1files = [{listed}]\n", text, count=1)
     if text != original:
         report.did("update pyproject.toml (packages, package data, extras, mypy files)")
         if not report.check:
@@ -688,6 +688,10 @@ def update_build_files(root: Path, report: Report) -> None:
                 "COPY scheduler ./scheduler\n", f"COPY scheduler ./scheduler\nCOPY {ROOT_PACKAGE} ./{ROOT_PACKAGE}\n"
             )
             report.did(f"infra/Dockerfile: COPY {ROOT_PACKAGE}")
+        # the image removes the source folders after `pip install .`: the root's folder (and its links) too
+        text = re.sub(rf"(rm -rf[^\n]*/app/scheduler)(?![^\n]*/app/{ROOT_PACKAGE})", rf"\1 /app/{ROOT_PACKAGE}", text)
+        if text != dockerfile.read_text():
+            report.did("infra/Dockerfile: the llmcache source folder is removed with the others after install")
             if not report.check:
                 dockerfile.write_text(text)
 
