@@ -304,7 +304,7 @@ class LLMCache:
             break
         if stale:
             self._index.delete_ids(stale)
-            log.info("semantic_index_repaired", removed_points=len(stale))
+            log.debug("semantic_index_repaired", removed_points=len(stale))  # a job logs one info line: job_done
         return hit
 
     @staticmethod
