@@ -24,12 +24,12 @@ from workers.producer import LLMCacheClient
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
-    """One worker on an embedded shard; the emulator answers after 1.5 s so that a twin job meets its leader."""
+    """One worker on an embedded shard; the emulator answers after 3 s so that a twin job meets its leader."""
     prefix = f"llmcache-owner-{uuid.uuid4().hex[:10]}"
     data_dir = tmp_path_factory.mktemp("owner")
     logs = data_dir / "logs"
     logs.mkdir()
-    emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=1500))
+    emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=3000))
     settings_env = {
         "LLMCACHE_REDIS_URL": redis_url,
         "LLMCACHE_KEY_PREFIX": prefix,
@@ -99,7 +99,7 @@ def test_worker_log_lines_keep_their_level_and_never_show_the_answer_at_info(nod
     while not list(connection.scan_iter(match=f"{node.settings.key_prefix}:inflight:*")):
         assert time.monotonic() < deadline, "the leader never claimed its request"
         time.sleep(0.05)  # polling another process's state, bounded by the deadline
-    second = node.client.submit(twin)  # the leader is calling the provider (1.5 s): the twin defers to it
+    second = node.client.submit(twin)  # the leader is calling the provider (3 s): the twin defers to it
     answered, coalesced = first.result(timeout=120), second.result(timeout=120)
     assert answered.outcome is Outcome.MISS and answered.completion is not None
     assert coalesced.outcome is Outcome.COALESCED  # so the worker did log `job_deferred`, at debug level
