@@ -18,6 +18,11 @@ What it does:
 
 It is a one-off: once the lead has run it on main and the tree is green, it can be deleted. What it cannot do
 mechanically (the cli.py split, the LLMCache split) is done by hand afterwards.
+
+After a run: `make install` (pyproject changed: the editable install then maps `llmcache` and the `llmcache`
+console script points at `llmcache.workers.cli`), `make lint`, `make test`; the moves are staged by `git mv` and
+the new files by `git add`, the rewritten files are left for `git add -u`. It warns (and leaves the line) where
+a line it lengthened cannot be wrapped, and where `import shared.x` (binding `shared`) would need a hand edit.
 """
 
 from __future__ import annotations
