@@ -61,9 +61,10 @@ class LeaseKeeper:
         self._client: redis.Redis | None = None
 
     def _redis(self) -> redis.Redis:
-        if self._client is None:
-            self._client = self._connect()
-        return self._client
+        with self._lock:  # one client: a second one, dropped, would close its connections under the first
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
 
     @contextlib.contextmanager
     def hold(self, key: str, token: str) -> Iterator[None]:
@@ -78,7 +79,7 @@ class LeaseKeeper:
         finally:
             with self._lock:
                 self._held.pop(key, None)
-            with contextlib.suppress(redis.RedisError):
+            with contextlib.suppress(Exception):
                 self._redis().delete(key)
 
     def _renew(self, held: dict[str, str]) -> None:
@@ -87,7 +88,7 @@ class LeaseKeeper:
             for key, token in held.items():
                 pipe.set(key, token, px=self._lease_ms)  # SET, not PEXPIRE: a Redis that restarted gets it back
             pipe.execute()
-        except redis.RedisError as error:
+        except Exception as error:  # the heartbeat must outlive any one failure; a lapsed lease is re-run
             log.warning("batch_lease_renew_failed", error=str(error), leases=len(held))
 
     def _beat(self) -> None:

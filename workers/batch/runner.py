@@ -187,6 +187,7 @@ class BatchRun:
         self.placed: set[int] = set()  # lines waiting on a leader's answer
         self.by_line: dict[int, InputLine] = {}
         self.last_progress = clock()
+        self.newest_started = -1.0  # the latest send time of a chunk a worker took: the queue got that far
         self.outage_since: float | None = None
         self._chunk_counter = 0
 
@@ -354,6 +355,9 @@ class BatchRun:
 
     def _handle(self, message: ChunkResult) -> None:
         self.last_progress = self.clock()
+        started = self.flights.get(message.chunk_id.rsplit(".", 1)[0])
+        if started is not None:  # a chunk that sent something was taken, even if its lease was never seen
+            self.newest_started = max(self.newest_started, started.sent_at)
         if message.done:
             for stage, seconds in message.stages.items():
                 if stage != "total":
@@ -457,8 +461,9 @@ class BatchRun:
                 if not flight.seen:
                     self.last_progress = now
                 flight.seen, flight.seen_at = True, now
+                self.newest_started = max(self.newest_started, flight.sent_at)
         stalled = now - self.last_progress > self.batch.stall_seconds
-        if stalled and not self.client.app.control.ping(timeout=0.5):
+        if stalled and not self.client.app.control.ping(timeout=1.0):
             stalled = False  # no worker at all: what is queued waits for one, sending it again would double it
             self.last_progress = now
         for flight, lease in zip(flights, leased, strict=True):
@@ -467,7 +472,7 @@ class BatchRun:
             if flight.seen:
                 lost = now - flight.seen_at > self.batch.heartbeat_seconds  # the lease lapsed: its worker is gone
             else:
-                overtaken = any(o.seen and o.sent_at > flight.sent_at for o in flights)
+                overtaken = self.newest_started > flight.sent_at
                 waited = now - flight.sent_at
                 lost = (overtaken and waited > self.batch.unclaimed_seconds) or (
                     stalled and waited > self.batch.stall_seconds
