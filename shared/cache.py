@@ -216,11 +216,7 @@ class LLMCache:
                     if isinstance(live, SemanticHit) and live.entry.request_key == prepared[i].keys.request_key:
                         results[i] = ExactHit(entry=live.entry)  # stored between the MGET and the search
                         continue
-                    results[i] = (
-                        live
-                        if isinstance(live, SemanticHit)
-                        else self._miss(prepared[i], "no-semantic-match", vectors[i], guard_reasons=live)
-                    )
+                    results[i] = live or self._miss(prepared[i], "no-semantic-match", vectors[i])
             _lap(stages, "guard", mark)
         return [r for r in results if r is not None]
 
