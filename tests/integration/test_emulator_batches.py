@@ -19,7 +19,7 @@ from shared.models import CacheRequest, Usage
 from shared.providers.anthropic_provider import AnthropicProvider
 from shared.providers.base import CallPolicy
 from shared.providers.batch_api.anthropic_batches import AnthropicBatchClient
-from shared.providers.batch_api.base import BatchItem, BatchLimits, PollPolicy, split, wait_until_ended
+from shared.providers.batch_api.base import BatchAPIClient, BatchItem, BatchLimits, PollPolicy, split, wait_until_ended
 from shared.providers.batch_api.openai_batches import OpenAIBatchClient
 from shared.providers.openai_provider import OpenAIProvider
 from shared.providers.pricing import PricingTable
@@ -157,7 +157,7 @@ def test_openai_validating_phase_lasts_its_configured_delay(emulator: RunningEmu
     assert client.batches.retrieve(batch_id).status == "validating"
 
 
-def params(text: str, **extra: Any) -> dict[str, Any]:
+def params(text: str, **extra: Any) -> Any:
     return {"model": CLAUDE, "max_tokens": 100, "messages": [{"role": "user", "content": text}], **extra}
 
 
@@ -188,20 +188,20 @@ def test_anthropic_message_batch_lifecycle_and_results(emulator: RunningEmulator
 def test_anthropic_create_validation_cancel_and_expiry(emulator: RunningEmulator) -> None:
     client = an(emulator)
     with pytest.raises(anthropic.BadRequestError, match="custom_id"):
-        client.messages.batches.create(requests=[{"custom_id": "has space", "params": params("x")}])  # type: ignore[list-item]
+        client.messages.batches.create(requests=[{"custom_id": "has space", "params": params("x")}])
     with pytest.raises(anthropic.BadRequestError, match="Duplicate"):
-        client.messages.batches.create(requests=[{"custom_id": "a", "params": params("x")}] * 2)  # type: ignore[list-item]
+        client.messages.batches.create(requests=[{"custom_id": "a", "params": params("x")}] * 2)
     emulator.configure(anthropic_batch_max_requests=1)
     with pytest.raises(anthropic.BadRequestError, match="at most 1"):
-        client.messages.batches.create(requests=[{"custom_id": f"a{i}", "params": params("x")} for i in range(2)])  # type: ignore[misc]
+        client.messages.batches.create(requests=[{"custom_id": f"a{i}", "params": params("x")} for i in range(2)])
     emulator.configure(anthropic_batch_max_requests=100_000, batch_hold=True)
-    held = client.messages.batches.create(requests=[{"custom_id": "c", "params": params("x")}])  # type: ignore[list-item]
+    held = client.messages.batches.create(requests=[{"custom_id": "c", "params": params("x")}])
     assert client.messages.batches.cancel(held.id).processing_status in ("canceling", "ended")
     assert [r.result.type for r in client.messages.batches.results(held.id)] == ["canceled"]
     emulator.configure(batch_hold=False, batch_expire_fraction=0.5)
     half = client.messages.batches.create(
         requests=[{"custom_id": f"x{i}", "params": params(f"q{i}")} for i in range(4)]
-    )  # type: ignore[misc]
+    )
     assert client.messages.batches.retrieve(half.id).request_counts.expired == 2
     assert sorted(r.result.type for r in client.messages.batches.results(half.id)) == [
         "expired", "expired", "succeeded", "succeeded"
@@ -246,7 +246,9 @@ def item(custom_id: str, provider: str, model: str, text: str) -> BatchItem:
 def test_clients_map_partial_outcomes_to_retryable_errors(emulator: RunningEmulator) -> None:
     emulator.configure(batch_request_faults={"q 1": "500", "q 2": "400"}, batch_expire_fraction=0.25, batch_hold=True)
     pricing = PricingTable.load()
-    for client, provider, model in zip(clients(emulator), ("openai", "anthropic"), (MODEL, CLAUDE), strict=True):
+    cases: list[tuple[BatchAPIClient, str, str]] = [(clients(emulator)[0], "openai", MODEL)]
+    cases.append((clients(emulator)[1], "anthropic", CLAUDE))
+    for client, provider, model in cases:
         job = client.submit([item(f"k{i}", provider, model, f"q {i}") for i in range(4)])
         released: list[float] = []
 

@@ -4,6 +4,7 @@ with no port; chat and batch endpoints alike."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anthropic
 import httpx2
@@ -34,8 +35,8 @@ def test_anthropic_results_url_and_auth_through_the_transport() -> None:
     transport = EmulatorTransport()
     http = httpx2.Client(transport=transport)
     client = anthropic.Anthropic(api_key="emulator-key", base_url="http://emulator", http_client=http, max_retries=0)
-    params = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi?"}]}
-    created = client.messages.batches.create(requests=[{"custom_id": "a", "params": params}])  # type: ignore[list-item]
+    params: Any = {"model": "claude-haiku-4-5", "max_tokens": 50, "messages": [{"role": "user", "content": "Hi?"}]}
+    created = client.messages.batches.create(requests=[{"custom_id": "a", "params": params}])
     assert client.messages.batches.retrieve(created.id).results_url == (
         f"http://emulator/v1/messages/batches/{created.id}/results"
     )
