@@ -57,6 +57,13 @@ SYSTEM = " ".join(
 )
 
 
+FALSE_HITS_NOTE = (
+    "The false hits are the guard's (the same in the sync and batch rows: the batch planner decides as a lookup\n"
+    'does): an action swapped across two wordings of one object ("I need to change my password. How?" served the\n'
+    'answer of "How do I disable my password?") passes its rules; docs/quality.md is where the guard is measured.'
+)
+
+
 @dataclass(frozen=True)
 class Line:
     intent: int
@@ -279,6 +286,7 @@ def main() -> None:
             "",
             "Both providers document that prompt-cache prices apply inside batches (`shared/data/pricing.json`,",
             "`batch`), so the Batch API row pays cache reads at half the cached price. Target: >= 85% saved.",
+            FALSE_HITS_NOTE,
         ]
     )
     write_section("batch-api-cost", body)
