@@ -201,6 +201,14 @@ class _Writer:
 
     def result(self, line: ParsedLine, result: JobResult) -> None:
         summary = self._summary
+        log.debug(
+            "batch_api_line",
+            job_id=result.job_id,
+            custom_id=line.custom_id,
+            cache_outcome=result.outcome.value,
+            provider_called=result.provider_called,
+            retryable=result.error.retryable if result.error else None,
+        )
         summary.outcomes[result.outcome.value] += 1
         row = result_line(self._fmt, line.line, line.custom_id, result)
         if result.error is not None:
