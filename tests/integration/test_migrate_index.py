@@ -29,10 +29,14 @@ def _points(count: int, seed: int = 7) -> list[IndexPoint]:
         IndexPoint(
             vector=vector,
             payload=PointPayload(
-                entry_id=uuid.uuid5(uuid.NAMESPACE_URL, f"entry-{i}").hex * 2, context_fp=f"ctx-{i % 3}",
-                namespace="faq", version="1", tenant=f"t{i % 2}", created_at=1_800_000_000.0 + i,
+                entry_id=uuid.uuid5(uuid.NAMESPACE_URL, f"entry-{i}").hex * 2,
+                context_fp=f"ctx-{i % 3}",
+                namespace="faq",
+                version="1",
+                tenant=f"t{i % 2}",
+                created_at=1_800_000_000.0 + i,
                 expires_at=1_900_000_000.0,
-            ),  # fmt: skip
+            ),
         )
         for i, vector in enumerate(vectors)
     ]
@@ -77,7 +81,7 @@ def test_the_command_copies_the_shard_of_the_data_dir(tmp_path: Path) -> None:
     target = tmp_path / "qdrant"
     done = subprocess.run(
         [sys.executable, "-m", "workers.cli", "migrate-index", "--to", str(target), "--collection", "moved"],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert "50 of 50 points copied" in done.stdout
@@ -89,6 +93,6 @@ def test_the_command_copies_the_shard_of_the_data_dir(tmp_path: Path) -> None:
     missing = subprocess.run(
         [sys.executable, "-m", "workers.cli", "migrate-index", "--to", str(target)],
         env={**env, "LLMCACHE_DATA_DIR": str(tmp_path / "nothing")}, cwd=ROOT, capture_output=True, text=True,
-        timeout=120,
+        timeout=120, check=False,
     )  # fmt: skip
     assert missing.returncode == 2 and "no embedded index" in missing.stderr
