@@ -57,10 +57,13 @@ def result_row(fmt: BatchFormat, line: ChunkLine, custom_id: str, result: JobRes
             cache_write_tokens=u.cache_write_5m_tokens + u.cache_write_1h_tokens,
             output_tokens=u.output_tokens,
         )
+    row = result_line(fmt, line.line, custom_id, result, digest=line.digest)
+    if line.waited_on is not None and result.outcome is Outcome.COALESCED:
+        row["llmcache"]["leader"] = line.waited_on
     return Row(
         line=line.line,
         custom_id=custom_id,
-        text=json.dumps(result_line(fmt, line.line, custom_id, result, digest=line.digest), ensure_ascii=False),
+        text=json.dumps(row, ensure_ascii=False),
         outcome=result.outcome.value,
         key=key,
         cost_usd=result.cost_usd,
@@ -165,12 +168,14 @@ class ChunkLookup:
                     threshold=floor if semantic else None,
                     namespace=request.namespace,
                     looks_up=not overrides.no_cache,
+                    waited=line.waited_on is not None,
                 )
                 continue
             hit = JobResult(
                 job_id=item.job.job_id,
                 custom_id=item.custom_id,
-                outcome=Outcome(result.kind.value),
+                # a line that waited on this run's leader and now hits its answer was coalesced, as a single job is
+                outcome=Outcome.COALESCED if line.waited_on is not None else Outcome(result.kind.value),
                 similarity=result.similarity,
                 completion=result.entry.completion,
                 saved_usd=result.entry.completion.cost_usd,

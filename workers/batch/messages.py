@@ -40,6 +40,7 @@ class ChunkLine(_Model):
     custom_id: str | None
     digest: str
     text: str
+    waited_on: str | None = None  # looked up again after this run's leader (its custom_id) was answered
 
 
 class LookupChunk(_Model):
@@ -105,6 +106,7 @@ class MissInfo(_Model):
     threshold: float | None = None  # the cosine floor, where semantic matching applies
     namespace: str
     looks_up: bool = True
+    waited: bool = False  # these lines already waited on a leader once: they lead now, or follow an identical one
 
 
 class ChunkResult(_Model):

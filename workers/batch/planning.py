@@ -1,29 +1,22 @@
 """The client's file-wide dedupe of misses, before any provider call.
 
-A miss whose request key already has a leader in flight follows it. A miss whose nearest in-flight leader in the
-same context fingerprint (namespace, prompt version, scope, everything but the question) is at or above the
-cosine floor, and which the false-hit guard accepts as that leader's equivalent, follows it too: the same rule
-the cache applies to a stored answer, applied to one not yet stored. Every other miss leads. A leader stays here
-until its answer comes back; a later equivalent is then a cache hit.
+A miss whose request key already has a leader in flight follows it: it gets the leader's answer. A miss whose
+nearest in-flight leader in the same context fingerprint (namespace, prompt version, scope, everything but the
+question) is at or above the cosine floor waits for that leader: once the leader's answer is stored, the line is
+looked up again on a worker, where the cache and its false-hit guard decide (a hit is then `coalesced`; a line
+the guard refuses leads, once). The guard so runs where it always runs, with the same models, and a waiting line
+never costs a provider call that the cache would have saved. Every other miss leads. A leader stays here until
+its answer comes back.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from shared.embedding.base import Vectors
-from shared.guard.verifier import FalseHitGuard
-from shared.policy import NamespacePolicy
 from workers.batch.messages import MissInfo, MissLine, decode_vector
-
-
-@dataclass(frozen=True)
-class Follower:
-    line: MissLine
-    similarity: float | None  # None: the identical request
 
 
 @dataclass
@@ -31,7 +24,8 @@ class Leader:
     key: str
     line: MissLine
     info: MissInfo
-    followers: list[Follower] = field(default_factory=list)
+    followers: list[MissLine] = field(default_factory=list)  # the identical request: they get its answer
+    waiting: list[tuple[MissLine, float]] = field(default_factory=list)  # close ones: looked up again after it
 
 
 class _Context:
@@ -89,17 +83,12 @@ class _Context:
 
 
 class MissPlanner:
-    """`policy` gives a namespace's policy; `guard` is built on first use (the learned verifier loads then)."""
-
-    def __init__(self, policy: Callable[[str], NamespacePolicy], guard: Callable[[], FalseHitGuard]) -> None:
-        self._policy = policy
-        self._make_guard = guard
-        self._guard: FalseHitGuard | None = None
+    def __init__(self) -> None:
         self._leaders: dict[str, Leader] = {}
         self._contexts: dict[str, _Context] = {}
         self._context_of: dict[str, str] = {}
         self.deduped_identical = 0
-        self.deduped_semantic = 0
+        self.waited = 0
 
     def __len__(self) -> int:
         return len(self._leaders)
@@ -108,58 +97,43 @@ class MissPlanner:
         return self._leaders.get(key)
 
     def place(self, info: MissInfo) -> Leader | None:
-        """The new leader this miss makes, or None when every line of it follows a leader in flight."""
+        """The new leader this miss makes, or None when every line of it follows or waits on a leader in flight."""
         existing = self._leaders.get(info.key)
         if existing is not None:
-            existing.followers.extend(Follower(line, None) for line in info.lines)
+            existing.followers.extend(info.lines)
             self.deduped_identical += len(info.lines)
             return None
         vector = decode_vector(info.vector)
-        equivalent = self._equivalent(info, vector)
-        if equivalent is not None:
-            leader, similarity = equivalent
-            leader.followers.extend(Follower(line, similarity) for line in info.lines)
-            self.deduped_semantic += len(info.lines)
+        close = self._close(info, vector)
+        if close is not None:
+            leader, similarity = close
+            leader.waiting.extend((line, similarity) for line in info.lines)
+            self.waited += len(info.lines)
             return None
         first, *rest = info.lines
-        leader = Leader(info.key, first, info, [Follower(line, None) for line in rest])
+        leader = Leader(info.key, first, info, list(rest))
         self.deduped_identical += len(rest)
         self._leaders[info.key] = leader
-        if vector is not None and info.context_fp is not None and info.text is not None and info.looks_up:
+        if vector is not None and info.context_fp is not None and info.looks_up:
             context = self._contexts.get(info.context_fp)
             if context is None:
                 context = self._contexts[info.context_fp] = _Context(len(vector))
-            context.add(info.key, info.text, vector)
+            context.add(info.key, info.text or "", vector)
             self._context_of[info.key] = info.context_fp
         return leader
 
-    def _equivalent(self, info: MissInfo, vector: Vectors | None) -> tuple[Leader, float] | None:
-        if vector is None or info.context_fp is None or info.text is None or info.threshold is None:
-            return None
-        if not info.looks_up:
+    def _close(self, info: MissInfo, vector: Vectors | None) -> tuple[Leader, float] | None:
+        if vector is None or info.context_fp is None or info.threshold is None or info.waited or not info.looks_up:
             return None
         context = self._contexts.get(info.context_fp)
         found = context.nearest(vector) if context is not None else None
         if context is None or found is None or found[1] < info.threshold:
             return None
         position, similarity = found
-        policy = self._policy(info.namespace)
-        if policy.guard:
-            if self._guard is None:
-                self._guard = self._make_guard()
-            verdict = self._guard.verify(
-                info.text,
-                context.texts[position],
-                query_vector=vector,
-                cached_vector=context.vectors[position],
-                thresholds=policy.verifier_thresholds(),
-            )
-            if not verdict.allowed:  # the nearest differs in a specific: a farther one would match worse still
-                return None
         return self._leaders[context.keys[position]], similarity
 
     def finish(self, key: str) -> Leader | None:
-        """The leader's answer came back: it leaves, with its followers."""
+        """The leader's answer came back: it leaves, with its followers and the lines waiting on it."""
         leader = self._leaders.pop(key, None)
         context_fp = self._context_of.pop(key, None)
         if context_fp is not None:

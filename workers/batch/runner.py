@@ -32,8 +32,6 @@ from kombu.exceptions import OperationalError
 from tqdm import tqdm
 
 from shared.config import Settings
-from shared.guard.learned import LearnedVerifier
-from shared.guard.verifier import FalseHitGuard
 from workers.batch.formats import BatchFormat, LineOptions, error_line, follower_line
 from workers.batch.lease import RunKeys
 from workers.batch.messages import (
@@ -178,8 +176,9 @@ class BatchRun:
         self.run_id = uuid.uuid4().hex[:16]
         self.keys = RunKeys(settings.key_prefix, self.run_id)
         self.redis = redis.Redis.from_url(settings.redis_url, socket_timeout=10, socket_connect_timeout=5)
-        self.planner = MissPlanner(settings.policy, self._guard)
-        self._embedder: tuple[str | None, int | None] = (None, None)
+        self.planner = MissPlanner()
+        self.waiters: deque[InputLine] = deque()  # lines to look up again: the leader they waited on is answered
+        self.waited_on: dict[int, str] = {}  # line -> the custom_id of the leader it waited on
         self.flights: dict[str, _Flight] = {}
         self.answer_queue: deque[Leader] = deque()
         self.queued_at: dict[str, float] = {}
@@ -190,17 +189,6 @@ class BatchRun:
         self.newest_started = -1.0  # the latest send time of a chunk a worker took: the queue got that far
         self.outage_since: float | None = None
         self._chunk_counter = 0
-
-    # -- the guard the planner needs, matching the workers' embedder ------------------------------------------
-
-    def _guard(self) -> FalseHitGuard:
-        if not any(p.guard and p.verifier for p in self.settings.namespaces.values()):
-            return FalseHitGuard()
-        verifier = LearnedVerifier()
-        name, dimension = self._embedder
-        if name is None or dimension is None or not verifier.serves(name, dimension):
-            return FalseHitGuard()
-        return FalseHitGuard(verifier=verifier)
 
     # -- the run ------------------------------------------------------------------------------------------------
 
@@ -266,9 +254,12 @@ class BatchRun:
                 if now - alive_at >= 5.0:
                     self.redis.set(self.keys.alive, "1", ex=60)
                     alive_at = now
+                while self.waiters and self._in_flight("lookup") < self.batch.lookup_window:
+                    size = min(self.batch.chunk_size, len(self.waiters))
+                    self._send_lookup([self.waiters.popleft() for _ in range(size)])
                 while lookups and self._in_flight("lookup") < self.batch.lookup_window:
                     self._send_lookup(lookups.popleft())
-                self._send_answers(lookups_left=bool(lookups) or self._in_flight("lookup") > 0)
+                self._send_answers(lookups_left=bool(lookups or self.waiters) or self._in_flight("lookup") > 0)
                 for message in self._receive():
                     self._handle(message)
                 if self.clock() - leases_at >= min(1.0, self.batch.lease_seconds / 2):
@@ -298,15 +289,21 @@ class BatchRun:
         self._chunk_counter += 1
         return f"{kind[0]}{self._chunk_counter}"
 
-    def _chunk_line(self, item: InputLine) -> ChunkLine:
-        return ChunkLine(line=item.line, custom_id=item.custom_id, digest=item.digest, text=read_text(self.data, item))
+    def _chunk_line(self, item: InputLine, *, lookup: bool = False) -> ChunkLine:
+        return ChunkLine(
+            line=item.line, custom_id=item.custom_id, digest=item.digest, text=read_text(self.data, item),
+            waited_on=self.waited_on.get(item.line) if lookup else None,
+        )  # fmt: skip
 
     def _send_lookup(self, lines: list[InputLine], flight: _Flight | None = None) -> None:
         now = self.clock()
         if flight is None:
             flight = _Flight("lookup", self._next_id("lookup"), 0, [i.line for i in lines], [], now, now)
         chunk = LookupChunk(
-            run=self.spec, chunk_id=flight.lease_id, attempt=flight.attempt, lines=[self._chunk_line(i) for i in lines]
+            run=self.spec,
+            chunk_id=flight.lease_id,
+            attempt=flight.attempt,
+            lines=[self._chunk_line(i, lookup=True) for i in lines],
         )
         self.flights[flight.chunk_id] = flight  # before sending: a send that fails is re-sent by the lease check
         self.client.app.send_task(LOOKUP_TASK, kwargs={"chunk": chunk.model_dump_json()})
@@ -362,8 +359,6 @@ class BatchRun:
             for stage, seconds in message.stages.items():
                 if stage != "total":
                     self.summary.stages[stage] += seconds
-        if message.embedder is not None:
-            self._embedder = (message.embedder, message.dimension)
         if message.skipped:
             return
         chunk_id = message.chunk_id.rsplit(".", 1)[0]
@@ -414,17 +409,21 @@ class BatchRun:
         leader = self.planner.finish(row.key)
         self.queued_at.pop(row.key, None)
         self._write(row)
-        if leader is None or not leader.followers:
+        if leader is None:
+            return
+        for member, _ in leader.waiting:  # the cache, with its guard, decides for these now
+            if member.line not in self.written:
+                self.placed.discard(member.line)
+                self.waited_on[member.line] = leader.line.custom_id
+                self.waiters.append(self.by_line[member.line])
+        if not leader.followers:
             return
         parsed: dict[str, Any] = json.loads(row.text)
         saved = row.cost_usd or row.saved_usd
-        for follower in leader.followers:
-            member = follower.line
+        for member in leader.followers:
             if member.line in self.written:
                 continue
-            text = follower_line(
-                parsed, member.line, member.custom_id, member.digest, saved_usd=saved, similarity=follower.similarity
-            )
+            text = follower_line(parsed, member.line, member.custom_id, member.digest, saved_usd=saved, similarity=None)
             failed = row.outcome == "error"
             self.summary.deduped += 0 if failed else 1
             self._write(
@@ -517,8 +516,8 @@ class BatchRun:
                 if leader is None:
                     continue
                 self._timeout_row(leader.line.line, message)
-                for follower in leader.followers:
-                    self._timeout_row(follower.line.line, message)
+                for member in [*leader.followers, *(line for line, _ in leader.waiting)]:
+                    self._timeout_row(member.line, message)
 
     def _timeout_row(self, number: int, message: str) -> None:
         item = self.by_line[number]
