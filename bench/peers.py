@@ -16,6 +16,7 @@ Skips (exit 0, a message) when ../shared/data is absent."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import gzip
 import json
 import shutil
@@ -142,9 +143,12 @@ class GPTCachePeer:
         from gptcache.processor.pre import get_prompt  # type: ignore[import-untyped,import-not-found,unused-ignore]
         from gptcache.similarity_evaluation.distance import SearchDistanceEvaluation  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
+        # the memory eviction reads its size from eviction_params only (manager_factory's max_size is not passed on):
+        # left at its default, GPTCache keeps 1,000 entries and evicts the rest
         self._manager = manager_factory(
-            "sqlite,faiss", data_dir=str(folder), max_size=max_size, vector_params={"dimension": 384}
-        )
+            "sqlite,faiss", data_dir=str(folder), vector_params={"dimension": 384},
+            eviction_params={"max_size": max_size, "clean_size": max(1, max_size // 10)},
+        )  # fmt: skip
         # faiss returns squared L2 = 2 - 2 cos on unit vectors; GPTCache ranks 4 - distance and keeps rank >= 4 t
         threshold = (floor + 1) / 2
         self._cache = Cache()
@@ -228,6 +232,8 @@ def run_size(
     print(f"[{size}] embedding {len(texts)} stored questions once for every engine ...", flush=True)
     vectors = embedder.embed_batch(texts)
     folder = Path(tempfile.mkdtemp(prefix="llmcache-peers-"))
+    # GPTCache flushes its faiss index at exit: remove the folder after that (atexit runs last-registered first)
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
     client = redis.Redis.from_url(redis_url)
     llmcache = LLMCachePeer(redis_url, folder / "llmcache", embedder)
     naive = NaiveRedis(client, embedder.embed, llmcache.floor)
@@ -260,7 +266,6 @@ def run_size(
     finally:
         for engine in engines:
             engine.close()
-        shutil.rmtree(folder, ignore_errors=True)
     return {key: tally.row() for key, tally in tallies.items() if tally.latencies}
 
 
