@@ -257,7 +257,7 @@ def limits(settings: Settings, warm: Path, semantic: Path, chunk: int) -> dict[s
 
 
 def stage_table(results: list[RunResult]) -> str:
-    stages = ["scan", "parse", "exact", "embed", "search", "guard", "format", "provider", "store", "write"]
+    stages = ["scan", "parse", "exact", "embed", "search", "guard", "format", "metrics", "provider", "store", "write"]
     head = "| stage (s, summed over chunks) | " + " | ".join(r.name for r in results) + " |"
     rule = "|---|" + "---:|" * len(results)
     rows = [f"| {s} | " + " | ".join(f"{r.summary.stages.get(s, 0.0):.1f}" for r in results) + " |" for s in stages]

@@ -107,11 +107,20 @@ class MetricsRecorder:
         return self._label(model)
 
     def record(self, namespace: str, model: str, result: JobResult) -> None:
+        self.record_many([(namespace, model, result)])
+
+    def record_many(self, finished: Iterable[tuple[str, str, JobResult]]) -> None:
+        """`record` for many jobs (a batch chunk's lines) in one MULTI/EXEC round trip."""
         minute = current_minute(self._clock())
+        pipe = self._redis.pipeline(transaction=True)
+        for namespace, model, result in finished:
+            self._add(pipe, minute, namespace, model, result)
+        pipe.execute()
+
+    def _add(self, pipe: Any, minute: int, namespace: str, model: str, result: JobResult) -> None:
         group = group_of(namespace, self._label(model))
         raw = self._keys.metrics_minute(minute)
         totals = self._keys.metrics_counters()
-        pipe = self._redis.pipeline(transaction=True)
         counts: dict[str, int] = {"requests": 1, result.outcome.value: 1}
         amounts: dict[str, float] = {}
         if result.provider_called and result.completion is not None:
@@ -151,7 +160,6 @@ class MetricsRecorder:
         pipe.ltrim(latency, -LATENCY_SAMPLES_PER_MINUTE, -1)
         pipe.expire(latency, RAW_RETENTION_SECONDS)
         pipe.sadd(self._keys.metrics_groups(), group)
-        pipe.execute()
 
     def record_guard_refusal(self, namespace: str, reasons: Iterable[str]) -> None:
         """The guard refused a lookup's nearest candidate: one count per (bounded) reason."""

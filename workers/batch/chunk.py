@@ -147,6 +147,7 @@ class ChunkLookup:
             return self._result(chunk, rows, [], stages, started=started, worker=worker)
         mark = self.clock()
         elapsed_ms = (mark - started) * 1000
+        finished: list[tuple[str, str, JobResult]] = []
         for line, item, result in zip(lines, parsed, found, strict=True):
             if isinstance(result, Miss):
                 assert result.request_key is not None
@@ -183,15 +184,18 @@ class ChunkLookup:
                 entry_id=result.entry.entry_id,
             )
             rows.append(result_row(fmt, line, item.custom_id, hit))
-            self._record(item, hit)
+            finished.append((item.job.request.namespace, item.job.request.model, hit))
         stages["format"] = self.clock() - mark
+        mark = self.clock()
+        self._record(finished)
+        stages["metrics"] = self.clock() - mark
         return self._result(chunk, rows, list(misses.values()), stages, started=started, worker=worker)
 
-    def _record(self, item: ParsedLine, result: JobResult) -> None:
-        if self.recorder is None:
+    def _record(self, finished: list[tuple[str, str, JobResult]]) -> None:
+        if self.recorder is None or not finished:
             return
         try:
-            self.recorder.record(item.job.request.namespace, item.job.request.model, result)
+            self.recorder.record_many(finished)
         except Exception as error:  # metrics never cost a line its answer
             log.warning("batch_metrics_failed", error=str(error))
 

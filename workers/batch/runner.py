@@ -139,6 +139,7 @@ class _Flight:
     first_sent_at: float
     seen: bool = False
     seen_at: float = 0.0
+    missing: int = 0  # lease checks in a row that found no lease
 
     @property
     def lease_id(self) -> str:
@@ -459,7 +460,7 @@ class BatchRun:
             if lease is not None:
                 if not flight.seen:
                     self.last_progress = now
-                flight.seen, flight.seen_at = True, now
+                flight.seen, flight.seen_at, flight.missing = True, now, 0
                 self.newest_started = max(self.newest_started, flight.sent_at)
         stalled = now - self.last_progress > self.batch.stall_seconds
         if stalled and not self.client.app.control.ping(timeout=1.0):
@@ -469,7 +470,10 @@ class BatchRun:
             if lease is not None:
                 continue
             if flight.seen:
-                lost = now - flight.seen_at > self.batch.heartbeat_seconds  # the lease lapsed: its worker is gone
+                # the lease lapsed: its worker is gone. Twice in a row, with the results read in between: a chunk
+                # drops its lease right after its last message, which the first check may have come before
+                flight.missing += 1
+                lost = flight.missing >= 2 and now - flight.seen_at > self.batch.heartbeat_seconds
             else:
                 overtaken = self.newest_started > flight.sent_at
                 waited = now - flight.sent_at
