@@ -39,7 +39,8 @@ from shared.providers.batch_api.answerer import BatchAPIAnswerer
 from shared.providers.batch_api.base import BatchAPIClient, JobProgress, PollPolicy, SubmittedJob
 from shared.providers.pricing import PricingTable
 from workers.batch.formats import BatchFormat, LineError, LineOptions, ParsedLine, error_line, result_line
-from workers.batch.parsing import LineRules, parse_file
+from workers.batch.parsing import LineRules, line_digest, options_digest, parse_file
+from workers.batch.resume import row_key
 from workers.batch_api_tasks import LOOKUP_TASK, STORE_TASK
 
 log = structlog.get_logger("llmcache.batch_api")
@@ -152,31 +153,53 @@ class ClusterCalls:
         return answer
 
 
-def _read_output(output: Path, retry_errors: bool) -> tuple[set[str], set[int]]:
-    """custom_ids and line numbers already answered; with `retry_errors`, retryable error lines are dropped from the
-    file so that they run again. A partial last line (an interrupted write) is dropped."""
+def _keys_and_digests(
+    lines: Sequence[str], parsed: Sequence[ParsedLine | LineError], defaults: LineOptions
+) -> tuple[list[tuple[str, int | None]], dict[str, str]]:
+    """Each parsed line's resume key (and, for a repeated custom_id, the line it repeats), and key -> digest of the
+    line's text under these defaults (an edited line, or other defaults, run again)."""
+    salt = options_digest(defaults)
+    first: dict[str, int] = {}
+    keys: list[tuple[str, int | None]] = []
+    digests: dict[str, str] = {}
+    for item in parsed:
+        repeats = first.get(item.custom_id) if item.custom_id is not None else None
+        if item.custom_id is not None:
+            first.setdefault(item.custom_id, item.line)
+        key = row_key(item.custom_id, item.line, repeats)
+        keys.append((key, repeats))
+        digests[key] = line_digest(lines[item.line - 1].encode("utf-8"), salt)
+    return keys, digests
+
+
+def _read_output(output: Path, retry_errors: bool, current: Mapping[str, str]) -> set[str]:
+    """Keys (custom_id; `#line:N` without one) of the input lines already answered. An output line stays when its
+    line is unchanged (same digest) and it is not an error to retry (`retry_errors`: retryable errors run again);
+    the file is rewritten without the others (and without a partial last line of an interrupted write)."""
     if not output.exists():
-        return set(), set()
+        return set()
     kept: list[str] = []
-    ids: set[str] = set()
-    numbers: set[int] = set()
+    done: set[str] = set()
     for text in output.read_text(encoding="utf-8").splitlines():
         try:
             row = json.loads(text)
         except json.JSONDecodeError:
             continue
         meta = row.get("llmcache") or {}
+        if not isinstance(meta.get("line"), int) or meta.get("outcome") is None:
+            continue
+        custom_id = row.get("custom_id")
+        key = row_key(custom_id if isinstance(custom_id, str) else None, meta["line"], meta.get("duplicate_of"))
+        if key in done or current.get(key) is None or current.get(key) != meta.get("digest"):
+            continue  # written twice, no longer in the input, or the line changed: it runs again
         if retry_errors and meta.get("outcome") == "error" and meta.get("retryable"):
             continue
         kept.append(text)
-        if isinstance(row.get("custom_id"), str) and meta.get("outcome") is not None:
-            ids.add(row["custom_id"])
-        if isinstance(meta.get("line"), int):
-            numbers.add(meta["line"])
+        done.add(key)
     temporary = output.with_name(output.name + ".tmp")
     temporary.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
     os.replace(temporary, output)
-    return ids, numbers
+    return done
 
 
 def _sync_usd(pricing: PricingTable, completion: Completion | None) -> float:
@@ -189,15 +212,21 @@ def _sync_usd(pricing: PricingTable, completion: Completion | None) -> float:
 
 
 class _Writer:
-    def __init__(self, out: TextIO, fmt: BatchFormat, summary: ViaBatchSummary, pricing: PricingTable) -> None:
+    def __init__(
+        self, out: TextIO, fmt: BatchFormat, summary: ViaBatchSummary, pricing: PricingTable, digests: Mapping[str, str]
+    ) -> None:
         self._out = out
         self._fmt = fmt
         self._summary = summary
         self._pricing = pricing
+        self._digests = digests  # row key -> digest of its input line (resume compares them)
 
-    def line_error(self, item: LineError) -> None:
+    def line_error(self, item: LineError, key: str, duplicate_of: int | None) -> None:
         self._summary.line_errors += 1
-        self._write(error_line(self._fmt, item.line, item.custom_id, item.message))
+        digest = self._digests.get(key)
+        self._write(
+            error_line(self._fmt, item.line, item.custom_id, item.message, digest=digest, duplicate_of=duplicate_of)
+        )
 
     def result(self, line: ParsedLine, result: JobResult) -> None:
         summary = self._summary
@@ -210,7 +239,7 @@ class _Writer:
             retryable=result.error.retryable if result.error else None,
         )
         summary.outcomes[result.outcome.value] += 1
-        row = result_line(self._fmt, line.line, line.custom_id, result)
+        row = result_line(self._fmt, line.line, line.custom_id, result, digest=self._digests.get(line.custom_id))
         if result.error is not None:
             summary.retryable_errors += int(result.error.retryable)
             row["llmcache"]["retryable"] = result.error.retryable
@@ -340,7 +369,8 @@ def run_via_batch_api(
     input_path, output_path = paths
     lines = input_path.read_text(encoding="utf-8").splitlines()
     fmt, parsed = parse_file(lines, defaults, LineRules(pricing=pricing))  # an unknown model: an error line
-    done_ids, done_lines = _read_output(output_path, options.retry_errors)
+    keys, digests = _keys_and_digests(lines, parsed, defaults)
+    done = _read_output(output_path, options.retry_errors, digests)
     ledger = FileLedger(output_path, input_path)
     summary = ViaBatchSummary(lines=len(parsed))
     calls = ClusterCalls(app, options.timeout)
@@ -353,12 +383,12 @@ def run_via_batch_api(
     )
     todo: list[ParsedLine] = []
     with output_path.open("a", encoding="utf-8") as out:
-        writer = _Writer(out, fmt, summary, pricing)
-        for item in parsed:
-            if item.line in done_lines or (isinstance(item, ParsedLine) and item.custom_id in done_ids):
+        writer = _Writer(out, fmt, summary, pricing, digests)
+        for item, (key, duplicate_of) in zip(parsed, keys, strict=True):
+            if key in done:
                 summary.skipped += 1
             elif isinstance(item, LineError):
-                writer.line_error(item)
+                writer.line_error(item, key, duplicate_of)
             else:
                 todo.append(item)
         leaders = _plan(calls, todo, options.chunk, writer) if todo else {}

@@ -296,3 +296,18 @@ def test_dollars_agree_with_the_emulator(cluster: Cluster, tmp_path: Path) -> No
     for request in requests[20:]:
         provider.complete(request)
     assert no_cache_sync == pytest.approx(cluster.emulator.stats()["usd_total"], rel=1e-6, abs=1e-8)
+
+
+def test_resume_after_an_edit_runs_only_the_changed_line(cluster: Cluster, tmp_path: Path) -> None:
+    tenant = uuid.uuid4().hex[:8]
+    lines = [openai_line(f"x{i}", f"Which region hosts backup {i}?", tenant) for i in range(20)]
+    source, output = write(tmp_path / "in.jsonl", lines), tmp_path / "out.jsonl"
+    via(cluster, source, output)
+    lines[7] = openai_line("x7", "Which region hosts the audit archive?", tenant)  # same custom_id, new question
+    write(source, lines)
+    done = via(cluster, source, output)
+    assert "19 already done" in done.stdout
+    assert [b["requests"] for b in batches(cluster, "openai")] == [20, 1]
+    got = rows(output)
+    assert len(got) == 20 and got["x7"]["llmcache"]["provider_called"] is True
+    assert got["x7"]["response"]["status_code"] == 200
