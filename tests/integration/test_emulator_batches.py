@@ -287,3 +287,15 @@ def test_split_respects_request_byte_and_model_limits(emulator: RunningEmulator)
     tight = limited(emulator, BatchLimits(max_requests=100, max_bytes=2 * size + 1))
     assert [len(g) for g in split(tight, claude)] == [2, 2, 2, 1]
     assert len(split(anthropic_client, claude)) == 1  # Anthropic mixes models and fits 100,000 requests
+
+
+def test_results_come_in_no_particular_order(emulator: RunningEmulator) -> None:
+    client = oa(emulator)
+    batch = client.batches.retrieve(create(client, upload(client, [line(f"u{i:02d}", f"q {i}") for i in range(30)])))
+    assert batch.output_file_id is not None
+    order = [r["custom_id"] for r in jsonl(client.files.content(batch.output_file_id).text)]
+    assert sorted(order) == [f"u{i:02d}" for i in range(30)] and order != sorted(order)
+    requests: Any = [{"custom_id": f"m{i:02d}", "params": params(f"q {i}")} for i in range(30)]
+    created = an(emulator).messages.batches.create(requests=requests)
+    got = [r.custom_id for r in an(emulator).messages.batches.results(created.id)]
+    assert sorted(got) == [f"m{i:02d}" for i in range(30)] and got != sorted(got)
