@@ -4,7 +4,8 @@ A batch file of its own: a few thousand intents (templates x actions x objects),
 three tenants, repeats (a skewed choice of intents) and paraphrases (greetings and thanks around the question).
 Runs, in order, on a private redis-server (so that its `used_memory` is this benchmark's alone):
 - cold: the emulator answers in 300-800 ms (300 ms to the first token + 8 ms a token, 12-60 tokens);
-- warm exact: the same file again, a new output file (every line an exact hit);
+- warm, same file: the cold file again, a new output file (its lines that followed a leader are semantic hits);
+- warm exact: a file of only the lines whose own answers the cold run stored (every line an exact hit);
 - warm semantic: the same questions in wordings the cold file never had (semantic hits, guard on);
 - cold again on small fresh files at several answer concurrencies (lines/s against concurrency);
 - the limits, in this process on the same requests: `LLMCache.lookup_many` alone (parse included) and MiniLM's
@@ -113,6 +114,8 @@ class Monitor:
         except OSError:
             return 0.0, 0.0
         fields = {k: v for k, _, v in (line.partition(":") for line in status.splitlines())}
+        if "VmRSS" not in fields:  # a process that has exited
+            return 0.0, 0.0
         return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
     def loop(self) -> None:
@@ -228,6 +231,18 @@ def timed_run(client: Any, settings: Settings, source: Path, out: Path, monitor:
     return RunResult(name, summary.lines, seconds, summary, monitor.peak_rss_mb, monitor.peak_redis_mb)
 
 
+def stored_lines(source: Path, output: Path, target: Path, lines: int) -> None:
+    """A file of only exact hits: the lines whose own answer the cold run stored (its misses), repeated to size."""
+    stored = {json.loads(r)["llmcache"]["line"] for r in output.read_text().splitlines()
+              if json.loads(r)["llmcache"]["outcome"] == "miss"}  # fmt: skip
+    texts = [t for n, t in enumerate(source.read_text().splitlines(), 1) if n in stored]
+    with target.open("w") as out:
+        for n in range(lines):
+            row = json.loads(texts[n % len(texts)])
+            row["custom_id"] = f"x{n}"
+            out.write(json.dumps(row) + "\n")
+
+
 def limits(settings: Settings, warm: Path, semantic: Path, chunk: int) -> dict[str, float]:
     """In this process, on the same requests: parse + `lookup_many` per chunk (all hits), and embedding alone."""
     from shared.runtime import build_runtime
@@ -279,7 +294,8 @@ def main() -> int:
         return 2
     from workers.producer import LLMCacheClient
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    git = ["git", "rev-parse", "--short", "HEAD"]
+    commit = subprocess.run(git, cwd=ROOT, capture_output=True, text=True, check=False)
     work = Path(tempfile.mkdtemp(prefix="llmcache-bench-batch-"))
     emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=300, per_output_token_ms=8))
     cold_file, semantic_file = work / "batch.jsonl", work / "semantic.jsonl"
@@ -300,7 +316,10 @@ def main() -> int:
             monitor.pid = worker.pid
             wait_for_worker(client, worker)
             results.append(timed_run(client, settings, cold_file, work / "cold.out", monitor, "cold"))
-            results.append(timed_run(client, settings, cold_file, work / "warm.out", monitor, "warm exact"))
+            results.append(timed_run(client, settings, cold_file, work / "warm.out", monitor, "warm, same file"))
+            exact_file = work / "exact.jsonl"
+            stored_lines(cold_file, work / "cold.out", exact_file, args.lines)
+            results.append(timed_run(client, settings, exact_file, work / "exact.out", monitor, "warm exact"))
             results.append(timed_run(client, settings, semantic_file, work / "sem.out", monitor, "warm semantic"))
             peak_hwm = monitor._rss()[1]
             for concurrency in [int(c) for c in args.concurrency.split(",") if c]:
@@ -316,11 +335,11 @@ def main() -> int:
             stop_worker(worker)
             monitor.stop()
             client.close()
-            limit = limits(settings, cold_file, semantic_file, args.chunk)
+            limit = limits(settings, exact_file, semantic_file, args.chunk)
             print(f"limits: {limit}", flush=True)
     finally:
         emulator.stop()
-    cold, warm, semantic = results
+    cold, _, warm, semantic = results
     text = [
         f"{machine_line()}, commit {commit.stdout.strip()}. `python bench/batch.py --lines {args.lines}"
         f"{' --write' if args.write else ''}`: one worker (24 threads), a private redis-server, the provider "
@@ -359,7 +378,7 @@ def main() -> int:
             f"(at most {c / 0.59:.1f} calls/s at a 0.59 s mean call)"
             for c, r in sweep
         )
-        + ".",  # fmt: skip
+        + ".",
         f"Worker peak RSS over the whole run (VmHWM): {peak_hwm:.0f} MB.",
         "",
         stage_table(results),

@@ -307,7 +307,8 @@ class BatchRun:
             lines=[self._chunk_line(i, lookup=True) for i in lines],
         )
         self.flights[flight.chunk_id] = flight  # before sending: a send that fails is re-sent by the lease check
-        self.client.app.send_task(LOOKUP_TASK, kwargs={"chunk": chunk.model_dump_json()})
+        # zlib: 256 lines repeat their long static system prompt (2 MB a chunk here, 40 KB compressed)
+        self.client.app.send_task(LOOKUP_TASK, kwargs={"chunk": chunk.model_dump_json()}, compression="zlib")
 
     def _send_answers(self, *, lookups_left: bool) -> None:
         size = self.batch.answer_chunk_size
@@ -337,7 +338,7 @@ class BatchRun:
             return
         self.flights[flight.chunk_id] = flight
         chunk = AnswerChunk(run=self.spec, chunk_id=flight.lease_id, attempt=flight.attempt, items=items)
-        self.client.app.send_task(ANSWER_TASK, kwargs={"chunk": chunk.model_dump_json()})
+        self.client.app.send_task(ANSWER_TASK, kwargs={"chunk": chunk.model_dump_json()}, compression="zlib")
 
     # -- results -------------------------------------------------------------------------------------------------
 
