@@ -1,27 +1,51 @@
 """Semantic-hit quality on the labelled pairs in ../shared/data and bench/data, under both protocols of
 ../shared/data/README.md (pairwise and retrieval), in one run: the static-cosine baseline (0.90, no guard), the
-rules with the older learned verifier, and the default guard (floor + rules + pair model), end to end through the
-real cache core. Writes the tables into docs/quality.md and the curves into docs/quality-*.png.
-Run: python bench/quality.py [--quick] (about 30 minutes on 2 shared cores; --quick leaves out Quora)."""
+previous default (floor 0.66 + rules + LightGBM verifier) and the default guard (floor + rules + pair model).
+
+Each file is stored and searched once per protocol through the real cache core (Redis, Qdrant Edge, MiniLM); each
+lookup's nearest candidate is judged once by the rules, the verifier and the pair model; every setting is then
+scored as the cache decides (`shared.evaluation.score_settings`), which is how `llmcache tune pairs` works too.
+Writes the tables into docs/quality.md and the pairwise curves into docs/quality-*.png.
+
+Run: python bench/quality.py [--save tables.pkl | --load tables.pkl] [--quick] [--sample N]
+(--save keeps the judged tables, --load re-scores them without searching or scoring again; --quick skips Quora;
+--sample N measures a seeded sample of N pairs of any larger file)."""
 
 from __future__ import annotations
 
+import pickle
+import random
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, SHARED_DATA, machine_line, quiet_logging
 from shared.config import load_settings
-from shared.evaluation import PairsReport, Protocol, SweepRow, load_pairs
+from shared.evaluation import (
+    GuardMode,
+    Judged,
+    PairCandidates,
+    Protocol,
+    Setting,
+    SweepRow,
+    classify,
+    collect_candidates,
+    judge,
+    kind_of,
+    load_pairs,
+    recommend,
+    score_settings,
+)
 from shared.guard.pair_model import loaded_pair_model
-from workers.quality import TuneResult, eval_pairs, plot, tune_pairs
+from workers.quality import FLOORS, PAIR_RESCUES, PAIR_THRESHOLDS, TuneResult, plot, scratch_runtime
 
 FILES = [
     SHARED_DATA / "faq_pairs_dev.jsonl",
     SHARED_DATA / "qqp_pairs_val.jsonl.gz",
-    ROOT / "bench" / "data" / "templated_pairs_holdout.jsonl",  # generated, held-out domains and frames
+    ROOT / "bench" / "data" / "templated_pairs_holdout.jsonl",  # generated: held-out domains and frames
     ROOT / "bench" / "data" / "ood_pairs_holdout.jsonl",  # hand-written, see bench/data/README.md
     ROOT / "bench" / "data" / "ood_pairs_probe.jsonl",
 ]
@@ -29,17 +53,53 @@ PROTOCOLS: tuple[Protocol, ...] = ("pairwise", "retrieval")
 BASELINE = 0.90
 DOC = ROOT / "docs" / "quality.md"
 BEGIN, END = "<!-- quality:results -->", "<!-- /quality:results -->"
+Tables = dict[tuple[str, str], tuple[list[PairCandidates], list[list[Judged]], float]]
 
 
-def _row(name: str, protocol: str, label: str, r: PairsReport | SweepRow) -> str:
+def measure(quick: bool, sample: int | None) -> Tables:
+    settings = load_settings()
+    tables: Tables = {}
+    for path in FILES:
+        if quick and "qqp" in path.name:
+            continue
+        pairs = load_pairs(path)
+        if sample is not None and len(pairs) > sample:  # a seeded sample, named as such in the tables
+            pairs = random.Random(0).sample(pairs, sample)
+        for protocol in PROTOCOLS:
+            started = time.perf_counter()
+            policy = settings.policy("default").model_copy(update={"pair_model": True})
+            with scratch_runtime(settings, "default", policy) as runtime:
+                table = collect_candidates(runtime.cache, pairs, floor=min(FLOORS), limit=1, protocol=protocol)
+                judged = judge(table, runtime.guard)
+            name = (
+                path.name if len(pairs) == len(load_pairs(path)) else f"{path.name} (seeded {len(pairs)}-pair sample)"
+            )
+            tables[(name, protocol)] = (table, judged, time.perf_counter() - started)
+            print(f"{path.name} {protocol}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return tables
+
+
+def by_kind(
+    table: Sequence[PairCandidates], judged: Sequence[Sequence[Judged]], setting: Setting
+) -> dict[str, list[int]]:
+    """kind -> [pairs, correct, false, unlabelled] under one setting, decided as `score_settings` decides."""
+    counts: dict[str, list[int]] = {}
+    thresholds = setting.thresholds()
+    for item, row in zip(table, judged, strict=True):
+        stats = counts.setdefault(kind_of(item.pair), [0, 0, 0, 0])
+        stats[0] += 1
+        if not row or row[0].cosine < setting.floor or not row[0].allowed(setting.mode, thresholds):
+            continue
+        outcome = classify(item.pair, item.candidates[0].text)
+        stats[{"correct": 1, "false": 2, "unlabelled": 3}[outcome]] += 1
+    return counts
+
+
+def _row(name: str, protocol: str, label: str, r: SweepRow) -> str:
     return (
         f"| {name} | {protocol} | {label} | {r.precision:.3f} | {r.precision_labelled:.3f} | {r.recall:.3f} | "
         f"{r.false_hit_rate:.3f} | {r.correct_hits} | {r.false_hits} | {r.unlabelled_hits} |"
     )
-
-
-def _at(rows: list[SweepRow], floor: float) -> SweepRow:
-    return min(rows, key=lambda r: abs(r.setting.floor - floor))
 
 
 def latency_lines() -> list[str]:
@@ -55,20 +115,24 @@ def latency_lines() -> list[str]:
     model.score_many(pairs, batch_size=64)
     batched = (time.perf_counter() - started) / len(pairs) * 1000
     return [
-        f"Pair model latency (int8, onnxruntime, 2 threads, on this shared machine): **{single:.2f} ms** per "
-        f"candidate scored alone, **{batched:.2f} ms** per candidate in batches of 64 ({len(pairs)} FAQ pairs)."
+        f"Pair model latency (float32, onnxruntime, 2 threads, this shared 2-core machine, other jobs running): "
+        f"**{single:.2f} ms** per candidate scored alone, **{batched:.2f} ms** per candidate in batches of 64 "
+        f"({len(pairs)} FAQ pairs)."
     ]
 
 
-def main() -> None:
-    quiet_logging()
-    quick = "--quick" in sys.argv
-    settings = load_settings()
-    policy = settings.policy("default")
-    floor, accept = policy.similarity_threshold, policy.pair_accept_above
-    default = f"**default**: floor {floor} + rules + pair model >= {accept}"
-    lines = [BEGIN, f"Measured {machine_line()}; default namespace.", ""]
-    lines += [*latency_lines(), ""]
+def report(tables: Tables) -> list[str]:
+    policy = load_settings().policy("default")
+    floor, accept, rescue = policy.similarity_threshold, policy.pair_accept_above, policy.pair_rescue_above
+    default = Setting(floor=floor, mode="rules+pair", pair_accept_above=accept, pair_rescue_above=rescue)
+    previous = Setting(floor=0.66, mode="rules+verifier", veto_below=0.0, rescue_above=0.9)
+    cosine = Setting(floor=BASELINE, mode="cosine")
+    labels = (
+        (cosine, f"cosine {BASELINE:.2f}, no guard"),
+        (previous, "floor 0.66 + rules + LightGBM verifier (previous default)"),
+        (default, f"**default**: floor {floor:g} + rules + pair model >= {accept:g} (soft conflicts >= {rescue:g})"),
+    )
+    lines = [BEGIN, f"Measured {machine_line()}; default namespace.", "", *latency_lines(), ""]
     lines += [
         "| file | protocol | setting | precision (strict) | precision (labelled) | recall | false-hit rate | correct "
         "| false | unlabelled |",
@@ -76,42 +140,53 @@ def main() -> None:
     ]
     kinds: list[str] = []
     sweeps: list[str] = []
-    for path in FILES:
-        if quick and "qqp" in path.name:
-            continue
-        name, stem = path.name, path.name.split(".")[0]
-        for protocol in PROTOCOLS:
-            started = time.perf_counter()
-            result: TuneResult = tune_pairs(settings, path, "default", 0.9, protocol=protocol)
-            if protocol == "pairwise":
-                plot(result, f"{name} (pairwise): precision / recall", ROOT / "docs" / f"quality-{stem}.png")
-            report, guard_us = eval_pairs(settings, path, "default", protocol=protocol)
-            cosine = _at(result.by_floor["cosine"], BASELINE)
-            verifier = _at(result.by_floor["rules+verifier"], 0.66)
-            lines.append(_row(name, protocol, f"cosine {BASELINE:.2f}, no guard", cosine))
-            lines.append(_row(name, protocol, "floor 0.66 + rules + LightGBM verifier (previous default)", verifier))
-            lines.append(_row(name, protocol, default, report))
-            if report.by_kind:
-                cosine_kinds, _ = eval_pairs(settings, path, "default", threshold=BASELINE, guard=False,
-                                             protocol=protocol)  # fmt: skip
-                kinds.append(f"\n`{name}`, {protocol}: hits by kind (cosine {BASELINE} no guard -> default):\n")
-                kinds.append("| kind | pairs | false + unlabelled, cosine | correct, default | false, default "
-                             "| unlabelled, default |")  # fmt: skip
-                kinds.append("| --- | ---: | ---: | ---: | ---: | ---: |")
-                for kind, stats in sorted(report.by_kind.items()):
-                    before = cosine_kinds.by_kind.get(kind)
-                    wrong = (before.false_hits + before.unlabelled_hits) if before else 0
-                    kinds.append(f"| {kind} | {stats.pairs} | {wrong} | {stats.correct_hits} | {stats.false_hits} "
-                                 f"| {stats.unlabelled_hits} |")  # fmt: skip
-            chosen = result.chosen
-            pick = (
-                f"{chosen.setting.describe()} ({chosen.setting.mode}), recall {chosen.recall:.3f}" if chosen else "none"
-            )
-            sweeps.append(
-                f"- `{name}`, {protocol}: best setting at precision 0.9: {pick}; guard cost {guard_us:.0f} us per "
-                f"candidate (single); {time.perf_counter() - started:.0f} s."
-            )
-    lines += [*kinds, "", "Sweeps (`llmcache tune pairs FILE --protocol P`, target precision 0.9):", *sweeps, END]
+    grid = [
+        Setting(floor=f, mode="rules+pair", pair_accept_above=t, pair_rescue_above=r)
+        for f in FLOORS
+        for t in PAIR_THRESHOLDS
+        for r in PAIR_RESCUES
+    ]
+    for (name, protocol), (table, judged, seconds) in tables.items():
+        rows = score_settings(table, judged, [s for s, _ in labels])
+        lines += [_row(name, protocol, label, row) for row, (_, label) in zip(rows, labels, strict=True)]
+        kind_before, kind_after = by_kind(table, judged, cosine), by_kind(table, judged, default)
+        if len(kind_after) > 2 or "qqp" not in name:
+            kinds.append(f"\n`{name}`, {protocol}: by kind (cosine {BASELINE} no guard -> default)\n")
+            kinds.append("| kind | pairs | wrong hits, cosine 0.90 | correct, default | false, default "
+                         "| unlabelled, default |")  # fmt: skip
+            kinds.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+            for kind, (pairs, correct, false, unlabelled) in sorted(kind_after.items()):
+                before = kind_before[kind]
+                kinds.append(f"| {kind} | {pairs} | {before[2] + before[3]} | {correct} | {false} | {unlabelled} |")
+        swept = score_settings(table, judged, grid)
+        chosen = recommend(swept, 0.9)
+        pick = f"{chosen.setting.describe()}: {chosen.precision:.3f} / {chosen.recall:.3f}" if chosen else "none"
+        sweeps.append(f"- `{name}`, {protocol}: at precision >= 0.9 the most recall: {pick}; table built in "
+                      f"{seconds:.0f} s.")  # fmt: skip
+        if protocol == "pairwise":
+            stem = name.split(".")[0]
+            modes: dict[GuardMode, list[Setting]] = {
+                "cosine": [Setting(floor=f, mode="cosine") for f in FLOORS],
+                "rules": [Setting(floor=f, mode="rules") for f in FLOORS],
+                "rules+verifier": [previous.model_copy(update={"floor": f}) for f in FLOORS],
+                "rules+pair": [default.model_copy(update={"floor": f}) for f in FLOORS],
+            }
+            curves = TuneResult({m: score_settings(table, judged, s) for m, s in modes.items()}, swept, chosen, None)
+            plot(curves, f"{name} (pairwise): precision / recall", ROOT / "docs" / f"quality-{stem}.png")
+    return [*lines, *kinds, "", "Sweeps of floor x pair-model threshold (target precision 0.9):", *sweeps, END]
+
+
+def main() -> None:
+    quiet_logging()
+    args = sys.argv[1:]
+    if "--load" in args:
+        tables: Tables = pickle.loads(Path(args[args.index("--load") + 1]).read_bytes())
+    else:
+        sample = int(args[args.index("--sample") + 1]) if "--sample" in args else None
+        tables = measure("--quick" in args, sample)
+        if "--save" in args:
+            Path(args[args.index("--save") + 1]).write_bytes(pickle.dumps(tables))
+    lines = report(tables)
     text = DOC.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
     DOC.write_text(text[:start] + "\n".join(lines) + text[end:])

@@ -229,6 +229,7 @@ class Setting(BaseModel):
     veto_below: float | None = None
     rescue_above: float | None = None
     pair_accept_above: float | None = None  # rules+pair: the pair model's threshold (the band refused by default)
+    pair_rescue_above: float | None = None  # rules+pair: a soft conflict's (None: the same as pair_accept_above)
 
     def describe(self) -> str:
         text = f"floor {self.floor:.2f}"
@@ -236,11 +237,18 @@ class Setting(BaseModel):
             text += f", verifier veto below {self.veto_below:g}, rescue from {self.rescue_above:g}"
         if self.mode == "rules+pair" and self.pair_accept_above is not None:
             text += f", pair model from {self.pair_accept_above:g}"
+            if self.pair_rescue_above is not None:
+                text += f", soft conflicts from {self.pair_rescue_above:g}"
         return text
 
     def thresholds(self) -> VerifierThresholds | None:
         if self.mode == "rules+pair" and self.pair_accept_above is not None:
-            return VerifierThresholds(veto_below=0.0, rescue_above=1.0, pair_accept_above=self.pair_accept_above)
+            return VerifierThresholds(
+                veto_below=0.0,
+                rescue_above=1.0,
+                pair_accept_above=self.pair_accept_above,
+                pair_rescue_above=self.pair_rescue_above,
+            )
         if self.mode != "rules+verifier" or self.veto_below is None or self.rescue_above is None:
             return None
         return VerifierThresholds(veto_below=self.veto_below, rescue_above=self.rescue_above)
@@ -394,7 +402,7 @@ def recommend(rows: Sequence[SweepRow], target_precision: float) -> SweepRow | N
     return max(meeting, key=_strictness) if meeting else None
 
 
-def _strictness(row: SweepRow) -> tuple[float, float, float, float, float]:
+def _strictness(row: SweepRow) -> tuple[float, float, float, float, float, float]:
     setting = row.setting
     return (
         row.recall,
@@ -402,4 +410,5 @@ def _strictness(row: SweepRow) -> tuple[float, float, float, float, float]:
         setting.veto_below or 0.0,
         setting.rescue_above or 0.0,
         setting.pair_accept_above or 0.0,
+        setting.pair_rescue_above or 0.0,
     )

@@ -31,9 +31,16 @@ class NamespacePolicy(BaseModel):
     # the judge of equivalence, replacing the verifier above where on (shared/guard/pair_model.py, a cross-encoder
     # over both texts; the rules keep their veto): served from `pair_accept_above`, refused below
     # `pair_reject_below`, and in between uncertain, refused by default (docs/quality.md has the sweeps)
-    pair_model: bool = False  # on by default once the model ships (shared/guard/data/pair_model.json)
-    pair_accept_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
-    pair_reject_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    pair_model: bool = True
+    pair_accept_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    pair_reject_below: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    # a soft conflict (a swapped word or slot) is served from here up
+    pair_rescue_above: Annotated[float, Field(ge=0.0, le=1.0)] = 0.9
+    # "judge": a candidate in the band is put to a cheap provider model (shared/guard/judge.py, cost accounted,
+    # verdict cached per pair) instead of being refused; one judge per runtime, the first judging namespace's
+    uncertain: Literal["refuse", "judge"] = "refuse"
+    judge_provider: Literal["openai", "anthropic"] = "openai"
+    judge_model: Annotated[str, Field(min_length=1)] = "gpt-4o-mini"
     semantic: bool = True
     user_scoped: bool = False
     never_store: bool = False
@@ -50,6 +57,8 @@ class NamespacePolicy(BaseModel):
                 rescue_above=self.verifier_rescue_above,
                 pair_accept_above=self.pair_accept_above,
                 pair_reject_below=min(self.pair_reject_below, self.pair_accept_above),
+                pair_rescue_above=self.pair_rescue_above,
+                judge_uncertain=self.uncertain == "judge",
             )
         if not (self.guard and self.verifier):
             return None

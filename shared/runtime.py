@@ -10,6 +10,7 @@ import structlog
 from shared.cache import LLMCache
 from shared.config import Settings
 from shared.embedding.base import Embedder
+from shared.guard.judge import EquivalenceJudge
 from shared.guard.learned import LearnedVerifier
 from shared.guard.pair_model import loaded_pair_model
 from shared.guard.verifier import FalseHitGuard
@@ -92,8 +93,9 @@ def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
     """Loads the learned verifier now, so that a missing or damaged model fails the start, not a lookup; leaves it
     out when no namespace uses it or when the embedder is not the one it was trained on."""
     pair_model = loaded_pair_model() if any(p.guard and p.pair_model for p in settings.namespaces.values()) else None
+    judge = build_judge(settings) if pair_model is not None else None
     if not any(policy.guard and policy.verifier for policy in settings.namespaces.values()):
-        return FalseHitGuard(pair_model=pair_model)
+        return FalseHitGuard(pair_model=pair_model, judge=judge)
     verifier = LearnedVerifier()
     if not verifier.serves(embedder.model_name, embedder.dimension):
         log.warning(
@@ -102,5 +104,19 @@ def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
             embedder=embedder.model_name,
             trained_on=verifier.card.embedder_model,
         )
-        return FalseHitGuard(pair_model=pair_model)
-    return FalseHitGuard(verifier=verifier, pair_model=pair_model)
+        return FalseHitGuard(pair_model=pair_model, judge=judge)
+    return FalseHitGuard(verifier=verifier, pair_model=pair_model, judge=judge)
+
+
+def build_judge(settings: Settings) -> EquivalenceJudge | None:
+    """The uncertainty band's judge, where a namespace sends its uncertain candidates to one (the first such
+    namespace's provider and model), through the same providers layer as every other call."""
+    judging = [p for p in settings.namespaces.values() if p.guard and p.pair_model and p.uncertain == "judge"]
+    if not judging:
+        return None
+    from shared.providers.factory import build_providers
+
+    client = redis.Redis.from_url(settings.redis_url)
+    providers = build_providers(settings, client)
+    first = judging[0]
+    return EquivalenceJudge(providers[first.judge_provider], first.judge_model, client, settings.key_prefix)

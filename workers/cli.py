@@ -525,13 +525,18 @@ def _tune(args: argparse.Namespace) -> int:
         path = settings.policy_file_path
         path.parent.mkdir(parents=True, exist_ok=True)
         current = json.loads(path.read_text()) if path.exists() else {}
-        written = {
+        written: dict[str, object] = {
             "similarity_threshold": chosen.setting.floor,
             "guard": True,
             "verifier": True,
         }
         if chosen.setting.mode == "rules+pair":
-            written |= {"pair_model": True, "pair_accept_above": chosen.setting.pair_accept_above}
+            written |= {
+                "pair_model": True,
+                "pair_accept_above": chosen.setting.pair_accept_above,
+                "pair_reject_below": chosen.setting.pair_accept_above,
+                "pair_rescue_above": chosen.setting.pair_rescue_above,
+            }
         else:
             written |= {
                 "pair_model": False,

@@ -39,7 +39,8 @@ from shared.runtime import CacheRuntime, build_runtime
 FLOORS = [round(x, 2) for x in np.arange(0.50, 1.0, 0.01)]
 VETOES = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 RESCUES = [0.6, 0.7, 0.8, 0.9, 1.0]  # 1.0: no rescue
-PAIR_THRESHOLDS = [0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.98]
+PAIR_THRESHOLDS = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+PAIR_RESCUES = [0.7, 0.8, 0.9, 1.0]  # 1.0: a soft conflict is never served
 
 
 @contextmanager
@@ -138,12 +139,20 @@ def tune_pairs(
         for r in RESCUES
     ]
     if runtime.guard.pair_model is not None:
-        accept = policy.pair_accept_above
+        accept, rescue_pair = policy.pair_accept_above, policy.pair_rescue_above
         by_floor["rules+pair"] = score_settings(
-            table, judged, [Setting(floor=f, mode="rules+pair", pair_accept_above=accept) for f in FLOORS]
+            table,
+            judged,
+            [
+                Setting(floor=f, mode="rules+pair", pair_accept_above=accept, pair_rescue_above=rescue_pair)
+                for f in FLOORS
+            ],
         )
         everything += [
-            Setting(floor=f, mode="rules+pair", pair_accept_above=t) for f in FLOORS for t in PAIR_THRESHOLDS
+            Setting(floor=f, mode="rules+pair", pair_accept_above=t, pair_rescue_above=r)
+            for f in FLOORS
+            for t in PAIR_THRESHOLDS
+            for r in PAIR_RESCUES
         ]
     grid = score_settings(table, judged, everything)
     return TuneResult(

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 from shared.emulator.config import EmulatorConfig
+from shared.guard.judge import parse_judge_prompt
 from shared.providers.tokens import decode_tokens, encode_tokens
 
 _WORDS = (  # noqa: SIM905 - prose reads better than a list of 36 quoted words
@@ -21,6 +22,11 @@ def normalise_question(text: str) -> str:
 
 
 def answer_for(config: EmulatorConfig, last_user_text: str, request_material: Any) -> str:
+    judged = parse_judge_prompt(last_user_text)
+    if judged is not None:  # the guard's equivalence judge: yes when the book gives both questions one answer
+        first, second = (config.answer_book.get(normalise_question(q)) for q in judged)
+        same = first is not None and first == second
+        return ("yes" if same else "no") + " (emulator: judged from its answer book)"
     booked = config.answer_book.get(normalise_question(last_user_text))
     if booked is not None:
         return booked

@@ -80,7 +80,7 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
     seed: int = 0,
     epochs: int = 2,
     batch_size: int = 32,
-    learning_rate: float = 1.5e-4,
+    learning_rate: float = 2e-4,
     threads: int = 2,
     progress: Callable[[str], None] | None = None,
 ) -> PairModelCard:
@@ -132,7 +132,7 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
             for layer in frozen:
                 x = layer(x, bias)
             cache.append((x.half(), mask))
-            if number % 200 == 0:
+            if number % 50 == 0:
                 say(f"frozen layers: batch {number}/{len(batches)} ({time.perf_counter() - started:.0f} s)")
     say(f"frozen layers done in {time.perf_counter() - started:.0f} s")
 
@@ -218,8 +218,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=Path(__file__).with_name("data"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--qqp", type=int, default=12_000)
-    parser.add_argument("--synthetic", type=int, default=8_000)
+    parser.add_argument("--qqp", type=int, default=7_000)
+    parser.add_argument("--synthetic", type=int, default=5_000)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)

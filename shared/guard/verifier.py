@@ -21,11 +21,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+import structlog
+
 from shared.embedding.base import Vectors
+from shared.errors import LLMCacheError
 from shared.guard.features import pair_features
+from shared.guard.judge import EquivalenceJudge
 from shared.guard.learned import LearnedVerifier
 from shared.guard.pair_model import PairModel
 from shared.guard.specifics import Specifics, conflicts, extract
+
+log = structlog.get_logger(__name__)
 
 SOFT_CONFLICTS = frozenset({"changed-specific", "swapped-span"})
 
@@ -49,6 +55,8 @@ class VerifierThresholds:
     # the pair model's band; None: no pair model, the learned verifier's thresholds above apply
     pair_accept_above: float | None = None
     pair_reject_below: float | None = None
+    pair_rescue_above: float | None = None  # a soft conflict (a swapped word or slot) is served from here up
+    judge_uncertain: bool = False  # ask the guard's judge about a candidate in the band, instead of refusing it
 
 
 @lru_cache(maxsize=65_536)
@@ -77,11 +85,13 @@ class FalseHitGuard:
         rules: SpecificsGuard | None = None,
         verifier: LearnedVerifier | None = None,
         pair_model: PairModel | None = None,
+        judge: EquivalenceJudge | None = None,
         memo_size: int = 65_536,
     ) -> None:
         self.rules = rules or SpecificsGuard()
         self.verifier = verifier
         self.pair_model = pair_model
+        self.judge = judge
         self._memo: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._memo_size = memo_size
         self._memo_lock = threading.Lock()
@@ -101,9 +111,25 @@ class FalseHitGuard:
             ruled = self.rules.verify(query_text, cached_text)
             if query_text == cached_text or ruled.hard_conflict:
                 return ruled
-            return decide_pair(ruled, self.pair_scores([(query_text, cached_text)])[0], thresholds)
+            verdict = decide_pair(ruled, self.pair_scores([(query_text, cached_text)])[0], thresholds)
+            if verdict.uncertain and thresholds.judge_uncertain and self.judge is not None:
+                return self._ask_judge(query_text, cached_text, verdict)
+            return verdict
         ruled, score = self.assess(query_text, cached_text, query_vector, cached_vector)
         return ruled if score is None else decide(ruled, score, thresholds)
+
+    def _ask_judge(self, query_text: str, cached_text: str, uncertain: Verdict) -> Verdict:
+        """The judge's verdict on an uncertain candidate; if the judge cannot be reached, the candidate is refused
+        (a miss costs one provider call, a wrong answer costs trust)."""
+        assert self.judge is not None
+        try:
+            judged = self.judge.same(query_text, cached_text)
+        except LLMCacheError as error:
+            log.warning("guard_judge_failed", error=type(error).__name__)
+            return uncertain
+        if judged.same:
+            return Verdict(True, (), uncertain.score)
+        return Verdict(False, ("judge",), uncertain.score)
 
     def prefetch(self, pairs: Sequence[tuple[str, str]]) -> None:
         """Scores, in one batched run, every (query, candidate) the rules leave to the pair model."""
@@ -156,15 +182,19 @@ def decide(ruled: Verdict, score: float, thresholds: VerifierThresholds) -> Verd
 
 
 def decide_pair(ruled: Verdict, score: float, thresholds: VerifierThresholds) -> Verdict:
-    """The pair model's decision on a candidate the rules did not reject outright (a soft conflict included: the
-    pair model reads exactly the swapped word the rules could not judge). Uncertain means refused here; a
-    namespace with a judge asks it about exactly these."""
+    """The pair model's decision on a candidate the rules did not reject outright. A soft conflict (a swapped word
+    or slot, which changes the question more often than not) is served only from `pair_rescue_above`; a candidate
+    the rules find clean from `pair_accept_above`, refused below `pair_reject_below`, uncertain in between:
+    refused here, and what a namespace with a judge asks it about."""
     if ruled.hard_conflict:
         return ruled
     accept = thresholds.pair_accept_above if thresholds.pair_accept_above is not None else 0.5
+    if ruled.reasons:
+        rescue = thresholds.pair_rescue_above if thresholds.pair_rescue_above is not None else accept
+        return Verdict(True, (), score) if score >= rescue else Verdict(False, ruled.reasons, score)
     reject = thresholds.pair_reject_below if thresholds.pair_reject_below is not None else accept
     if score >= accept:
         return Verdict(True, (), score)
     if score < min(reject, accept):
-        return Verdict(False, ruled.reasons or ("pair-model",), score)
-    return Verdict(False, ruled.reasons or ("uncertain",), score, uncertain=True)
+        return Verdict(False, ("pair-model",), score)
+    return Verdict(False, ("uncertain",), score, uncertain=True)

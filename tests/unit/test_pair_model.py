@@ -1,0 +1,56 @@
+"""The shipped pair model: its card pins the weights, onnxruntime serves it batched or alone with the same scores,
+and it reads both texts together (a swapped slot in the same frame is not a rewording)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from shared.guard.pair_model import CARD_FILE, DATA_DIR, WEIGHTS_FILE, PairModel, PairModelError, loaded_pair_model
+
+PAIRS = [  # written for this test: (query, cached)
+    ("How can I switch off webhooks in the mobile app?", "How do I turn off webhooks on the mobile app?"),
+    ("How do I turn off webhooks via the API?", "How do I turn off webhooks on the mobile app?"),
+    ("How do I set up webhooks on the mobile app?", "How do I turn off webhooks on the mobile app?"),
+    ("What famous landmark can you find in Paris?", "What is the capital of France?"),
+    ("what's the way to reset my password", "How do I reset my password?"),
+]
+
+
+def test_batched_and_single_scores_agree() -> None:
+    model = loaded_pair_model()
+    batched = model.score_many(PAIRS)
+    single = np.asarray([model.score(q, c) for q, c in PAIRS])
+    assert batched.shape == (len(PAIRS),) and ((batched >= 0) & (batched <= 1)).all()
+    np.testing.assert_allclose(batched, single, atol=1e-4)
+    assert model.score_many([]).shape == (0,)
+
+
+def test_the_int8_option_builds_and_scores() -> None:
+    # not the default: dynamic int8 quantises activations per tensor, so a batch's padding moves every row's score
+    # (docs/quality.md); it stays an option for a namespace that scores one candidate at a time
+    scores = PairModel(int8=True).score_many(PAIRS[:2])
+    assert scores.shape == (2,) and ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_it_reads_both_texts_together() -> None:
+    scores = loaded_pair_model().score_many(PAIRS)
+    rewording, other_scope, other_action, follow_up, casual = scores
+    assert rewording > other_scope and rewording > other_action and rewording > follow_up
+    assert casual > other_scope
+
+
+def test_a_damaged_or_missing_model_is_refused(tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(DATA_DIR, copy)
+    raw = bytearray((copy / WEIGHTS_FILE).read_bytes())
+    raw[len(raw) // 2] ^= 0xFF
+    (copy / WEIGHTS_FILE).write_bytes(bytes(raw))
+    with pytest.raises(PairModelError, match="checksum"):
+        PairModel(copy).warm()
+    (copy / CARD_FILE).unlink()
+    with pytest.raises(PairModelError, match="no pair model"):
+        PairModel(copy).warm()
