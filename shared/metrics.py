@@ -5,6 +5,7 @@ minute's row, so running it twice, or in two processes at once, changes nothing;
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from bisect import bisect_left
@@ -86,6 +87,17 @@ class ModelLabels:
         return found
 
 
+@dataclasses.dataclass
+class _Sums:
+    """What a batch of finished jobs adds to the metrics, summed per Redis hash field."""
+
+    counts: defaultdict[tuple[str, str], int] = dataclasses.field(default_factory=lambda: defaultdict(int))
+    amounts: defaultdict[tuple[str, str], float] = dataclasses.field(default_factory=lambda: defaultdict(float))
+    expiring: set[str] = dataclasses.field(default_factory=set)
+    latencies: defaultdict[str, list[float]] = dataclasses.field(default_factory=lambda: defaultdict(list))
+    groups: set[str] = dataclasses.field(default_factory=set)
+
+
 class MetricsRecorder:
     """Called by workers for every finished job: one MULTI/EXEC round trip."""
 
@@ -110,14 +122,29 @@ class MetricsRecorder:
         self.record_many([(namespace, model, result)])
 
     def record_many(self, finished: Iterable[tuple[str, str, JobResult]]) -> None:
-        """`record` for many jobs (a batch chunk's lines) in one MULTI/EXEC round trip."""
+        """`record` for many jobs (a batch chunk's lines) in one MULTI/EXEC round trip, their counters summed per
+        field first (a chunk of hits is a few dozen commands, not a few dozen a job)."""
         minute = current_minute(self._clock())
-        pipe = self._redis.pipeline(transaction=True)
+        sums = _Sums()
         for namespace, model, result in finished:
-            self._add(pipe, minute, namespace, model, result)
+            self._add(sums, minute, namespace, model, result)
+        if not sums.groups:
+            return
+        pipe = self._redis.pipeline(transaction=True)
+        for (key, counter), value in sums.counts.items():
+            pipe.hincrby(key, counter, value)
+        for (key, counter), amount in sums.amounts.items():
+            pipe.hincrbyfloat(key, counter, amount)
+        for key in sums.expiring:
+            pipe.expire(key, RAW_RETENTION_SECONDS)
+        for key, samples in sums.latencies.items():
+            pipe.rpush(key, *samples)
+            pipe.ltrim(key, -LATENCY_SAMPLES_PER_MINUTE, -1)
+            pipe.expire(key, RAW_RETENTION_SECONDS)
+        pipe.sadd(self._keys.metrics_groups(), *sorted(sums.groups))
         pipe.execute()
 
-    def _add(self, pipe: Any, minute: int, namespace: str, model: str, result: JobResult) -> None:
+    def _add(self, sums: _Sums, minute: int, namespace: str, model: str, result: JobResult) -> None:
         group = group_of(namespace, self._label(model))
         raw = self._keys.metrics_minute(minute)
         totals = self._keys.metrics_counters()
@@ -142,24 +169,21 @@ class MetricsRecorder:
             amounts["saved_usd"] = result.saved_usd
         for counter, value in counts.items():
             if value:
-                pipe.hincrby(raw, f"{group}|{counter}", value)
-                pipe.hincrby(totals, f"{group}|{counter}", value)
+                sums.counts[(raw, f"{group}|{counter}")] += value
+                sums.counts[(totals, f"{group}|{counter}")] += value
         for counter, amount in amounts.items():
-            pipe.hincrbyfloat(raw, f"{group}|{counter}", amount)
-            pipe.hincrbyfloat(totals, f"{group}|{counter}", amount)
-        pipe.expire(raw, RAW_RETENTION_SECONDS)
+            sums.amounts[(raw, f"{group}|{counter}")] += amount
+            sums.amounts[(totals, f"{group}|{counter}")] += amount
+        sums.expiring.add(raw)
         seconds = max(result.latency_ms, 0.0) / 1000
         histogram = self._keys.metrics_histogram()
         series = f"{group}|{result.outcome.value}"
-        pipe.hincrby(histogram, f"{series}|{bisect_left(LATENCY_BUCKETS, seconds)}", 1)
-        pipe.hincrby(histogram, f"{series}|count", 1)
-        pipe.hincrbyfloat(histogram, f"{series}|sum", seconds)
+        sums.counts[(histogram, f"{series}|{bisect_left(LATENCY_BUCKETS, seconds)}")] += 1
+        sums.counts[(histogram, f"{series}|count")] += 1
+        sums.amounts[(histogram, f"{series}|sum")] += seconds
         kind = "hit" if result.outcome in HIT_OUTCOMES else "miss"
-        latency = self._keys.metrics_latency(minute, group, kind)
-        pipe.rpush(latency, round(result.latency_ms, 3))
-        pipe.ltrim(latency, -LATENCY_SAMPLES_PER_MINUTE, -1)
-        pipe.expire(latency, RAW_RETENTION_SECONDS)
-        pipe.sadd(self._keys.metrics_groups(), group)
+        sums.latencies[self._keys.metrics_latency(minute, group, kind)].append(round(result.latency_ms, 3))
+        sums.groups.add(group)
 
     def record_guard_refusal(self, namespace: str, reasons: Iterable[str]) -> None:
         """The guard refused a lookup's nearest candidate: one count per (bounded) reason."""
