@@ -209,6 +209,8 @@ class LLMCache:
             mark = _lap(stages, "search", mark)
             ids = list(dict.fromkeys(c.entry_id for candidates in found.values() for c in candidates))
             candidate_bodies = dict(zip(ids, self._store.get_many(ids), strict=True))
+            self._prefetch_guard([(prepared[members[0]], found[group]) for group, members in groups.items()],
+                                 candidate_bodies)  # fmt: skip
             for group, members in groups.items():
                 first = members[0]
                 live = self._first_live(prepared[first], found[group], now, vectors[first], bodies=candidate_bodies)
@@ -219,6 +221,23 @@ class LLMCache:
                     results[i] = live or self._miss(prepared[i], "no-semantic-match", vectors[i])
             _lap(stages, "guard", mark)
         return [r for r in results if r is not None]
+
+    def _prefetch_guard(
+        self, searched: Sequence[tuple[_Prepared, Sequence[Candidate]]], bodies: Mapping[str, CacheEntry | None]
+    ) -> None:
+        """Scores each group's nearest stored question with the guard's pair model in one batched run (the
+        decisions that follow, one per group, reuse the scores)."""
+        if self._guard.pair_model is None:
+            return
+        pairs = []
+        for prepared, candidates in searched:
+            if not (prepared.policy.guard and prepared.policy.pair_model) or prepared.text is None:
+                continue
+            entry = next((bodies.get(c.entry_id) for c in candidates if bodies.get(c.entry_id) is not None), None)
+            if entry is not None and entry.prompt_text is not None:
+                pairs.append((prepared.text, entry.prompt_text))
+        if len(pairs) > 1:
+            self._guard.prefetch(pairs)
 
     def _vectors_for(
         self, prepared: Sequence[_Prepared], pending: Sequence[int], embeddings: Sequence[Vectors | None] | None
