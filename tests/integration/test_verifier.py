@@ -22,11 +22,12 @@ STORED = "How can I lose weight quickly?"
 REWORDED = "What are the quickest ways to lose weight?"  # rule-clean; the verifier scores it 0.87
 ONE_WORD = "How can I lose weight safely?"  # one swapped word, a soft conflict; the verifier scores it 0.06
 
+# the LightGBM verifier is the second stage where a namespace turns the pair model off
 POLICIES = {
-    "vetoall": NamespacePolicy(verifier_veto_below=1.0),  # every rule-clean candidate vetoed
-    "rulesonly": NamespacePolicy(verifier=False),
-    "rescueall": NamespacePolicy(verifier_rescue_above=0.0),  # every soft conflict rescued
-    "rescuenone": NamespacePolicy(verifier_rescue_above=1.0),
+    "vetoall": NamespacePolicy(pair_model=False, verifier_veto_below=1.0),  # every rule-clean candidate vetoed
+    "rulesonly": NamespacePolicy(pair_model=False, verifier=False),
+    "rescueall": NamespacePolicy(pair_model=False, verifier_rescue_above=0.0),  # every soft conflict rescued
+    "rescuenone": NamespacePolicy(pair_model=False, verifier_rescue_above=1.0),
 }
 
 
