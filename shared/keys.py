@@ -155,9 +155,9 @@ def embedder_identity(embedder: object) -> str:
     return f"{name}@{version}/{getattr(embedder, 'dimension', '?')}"
 
 
-def compute_keys(request: CacheRequest, version: str, user_scoped: bool, embedder_id: str = "") -> RequestKeys:
-    """`embedder_id` (`embedder_identity`) goes into the context fingerprint only: an exact hit does not depend on
-    the embedder, a semantic one must never compare vectors of two models."""
+def compute_keys_plain(request: CacheRequest, version: str, user_scoped: bool, embedder_id: str = "") -> RequestKeys:
+    """The reference definition of the keys: one canonical JSON document per key, built and hashed whole.
+    `compute_keys` gives byte-identical keys faster; this one is what the tests compare it with."""
     base = _base_material(request, version, user_scoped)
     full = {**base, "messages": [_message_material(m) for m in request.messages]}
     slot = last_user_index(request)
@@ -168,6 +168,148 @@ def compute_keys(request: CacheRequest, version: str, user_scoped: bool, embedde
         context_fp = _digest(material | ({"embedder": embedder_id} if embedder_id else {}))
     return RequestKeys(
         request_key=_digest(full),
+        context_fp=context_fp,
+        version=version,
+        tenant=request.scope.tenant,
+        user=request.scope.user if user_scoped else None,
+    )
+
+
+# The fast path. A batch file repeats one long static system message on every line; canonicalising and encoding
+# it twice a line was most of a warm exact hit's cost. `canonical_json` of a dict with sorted keys is
+# "{" + the sorted `"key":value` pairs joined by "," + "}", each value encoded exactly as it would be nested, so
+# the document can be assembled from separately encoded parts, and a long message's part memoised by its content.
+# The digest is fed the same bytes in the same order; the hash state after a memoised leading message is memoised
+# too. Keys are byte-identical to `compute_keys_plain` (tests/unit/test_keys.py compares them).
+_MEMO_MIN_CHARS = 256  # shorter texts cost less to encode than to look up
+_MEMO_ENTRIES = 64  # distinct long texts kept (a batch file has a handful of system prompts)
+
+
+class _BoundedMemo(dict[Any, Any]):
+    """A dict that forgets its oldest entry beyond `limit` entries (insertion order)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def put(self, key: Any, value: Any) -> Any:
+        if len(self) >= self.limit:
+            del self[next(iter(self))]
+        self[key] = value
+        return value
+
+
+_message_json_memo = _BoundedMemo(_MEMO_ENTRIES)
+_system_json_memo = _BoundedMemo(_MEMO_ENTRIES)
+_prefix_hash_memo = _BoundedMemo(_MEMO_ENTRIES)
+
+
+# json.dumps with these options, without building an encoder per call
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def _encode_at(value: Any, path: str) -> str:
+    if isinstance(value, str):
+        return _ENCODER.encode(unicodedata.normalize("NFC", value))
+    return _ENCODER.encode(canonical(value, path))
+
+
+def _memo_key(message: Message) -> tuple[str, str] | None:
+    """A message whose whole answer-relevant content is its role and one long string."""
+    content = message.content
+    if (
+        isinstance(content, str)
+        and len(content) >= _MEMO_MIN_CHARS
+        and message.name is None
+        and message.tool_calls is None
+        and message.tool_call_id is None
+    ):
+        return (message.role, content)
+    return None
+
+
+def _message_json(message: Message, path: str, drop_text: bool = False) -> str:
+    key = None if drop_text else _memo_key(message)
+    if key is None:
+        return _encode_at(_message_material(message, drop_text), path)
+    found = _message_json_memo.get(key)
+    if found is None:
+        found = _message_json_memo.put(key, _encode_at(_message_material(message), path))
+    return str(found)
+
+
+def _system_json(system: str | list[Any] | None) -> str:
+    if not isinstance(system, str) or len(system) < _MEMO_MIN_CHARS:
+        return _encode_at(_content_parts(system), "request.system")
+    found = _system_json_memo.get(system)
+    if found is None:
+        found = _system_json_memo.put(system, _encode_at(_content_parts(system), "request.system"))
+    return str(found)
+
+
+_MEMBERS: dict[str, str] = {}
+
+
+def _member(name: str) -> str:
+    found = _MEMBERS.get(name)
+    if found is None:
+        found = _MEMBERS[name] = _ENCODER.encode(name) + ":"
+    return found
+
+
+def _fast_digest(parts: dict[str, str], messages: list[str], lead: tuple[str, str] | None) -> str:
+    """sha256 of the canonical JSON of an object whose members are `parts` (encoded values) plus "messages"
+    (`messages`: encoded messages). `lead`: the first message's memo key, when it has one."""
+    names = sorted([*parts, "messages"])
+    cut = names.index("messages")
+    head = "{" + ",".join(_member(n) + parts[n] for n in names[:cut]) + ("," if cut else "") + _member("messages")
+    tail = "]" + "".join("," + _member(n) + parts[n] for n in names[cut + 1 :]) + "}"
+    if lead is None:
+        return hashlib.sha256((head + "[" + ",".join(messages) + tail).encode("utf-8")).hexdigest()
+    memo_key = (head, lead, len(messages) > 1)
+    state = _prefix_hash_memo.get(memo_key)
+    if state is None:
+        state = hashlib.sha256((head + "[" + messages[0] + ("," if len(messages) > 1 else "")).encode("utf-8"))
+        _prefix_hash_memo.put(memo_key, state)
+    hasher = state.copy()
+    hasher.update((",".join(messages[1:]) + tail).encode("utf-8"))
+    return str(hasher.hexdigest())
+
+
+def compute_keys(request: CacheRequest, version: str, user_scoped: bool, embedder_id: str = "") -> RequestKeys:
+    """`embedder_id` (`embedder_identity`) goes into the context fingerprint only: an exact hit does not depend on
+    the embedder, a semantic one must never compare vectors of two models.
+
+    The same keys as `compute_keys_plain`, with long messages and system prompts encoded once per distinct text."""
+    params = {k: v for k, v in request.params.items() if k not in ANSWER_NEUTRAL_PARAMS}
+    if user_scoped and not request.scope.user:
+        raise InvalidRequestError("scope.user", f"namespace {request.namespace!r} is user-scoped: a user is required")
+    base = {
+        "schema": _encode_at(KEY_SCHEMA, "request.schema"),
+        "provider": _encode_at(request.provider, "request.provider"),
+        "model": _encode_at(request.model, "request.model"),
+        "params": _encode_at(params, "request.params"),
+        "system": _system_json(request.system),
+        "namespace": _encode_at(request.namespace, "request.namespace"),
+        "version": _encode_at(version, "request.version"),
+        "scope": _encode_at(
+            {"tenant": request.scope.tenant, "user": request.scope.user if user_scoped else None}, "request.scope"
+        ),
+    }
+    messages = request.messages
+    lead = _memo_key(messages[0])
+    encoded = [_message_json(m, f"request.messages[{i}]") for i, m in enumerate(messages)]
+    slot = last_user_index(request)
+    context_fp: str | None = None
+    if slot is not None:
+        context_messages = list(encoded)
+        context_messages[slot] = _message_json(messages[slot], f"request.messages[{slot}]", drop_text=True)
+        context = {**base, "kind": _encode_at("context", "request.kind"), "semantic_slot": str(slot)}
+        if embedder_id:
+            context["embedder"] = _encode_at(embedder_id, "request.embedder")
+        context_fp = _fast_digest(context, context_messages, lead if slot != 0 else None)
+    return RequestKeys(
+        request_key=_fast_digest(base, encoded, lead),
         context_fp=context_fp,
         version=version,
         tenant=request.scope.tenant,

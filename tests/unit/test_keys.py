@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.errors import InvalidRequestError
-from shared.keys import canonical_json, compute_keys, semantic_text
+from shared.keys import canonical_json, compute_keys, compute_keys_plain, semantic_text
 from shared.models import CacheRequest, Message, Scope
 
 texts = st.text(min_size=1, max_size=40)
@@ -184,3 +184,84 @@ def test_semantic_text_is_the_last_user_message() -> None:
         ]
     )
     assert semantic_text(request) == "second"
+
+
+# The fast path (`compute_keys`: long messages and system prompts encoded once per distinct text, the hash state
+# after a long leading message reused) against the reference (`compute_keys_plain`: one document hashed whole).
+LONG_SYSTEMS = [
+    "You are the support assistant of Acme Cloud. Answer plainly. " * 12,
+    "Tu es l'assistant du support. Réponds en deux phrases, sans jargon. " * 10,
+    "Cafe\u0301 au lait, naïve résumé: NFD text that normalises. " * 9,
+]
+long_texts = st.sampled_from(LONG_SYSTEMS) | st.text(min_size=256, max_size=400)
+any_texts = texts | long_texts
+part_lists = st.lists(
+    st.fixed_dictionaries(
+        {"type": st.just("text"), "text": any_texts},
+        optional={"cache_control": st.just({"type": "ephemeral"})},
+    ),
+    min_size=1,
+    max_size=2,
+)
+
+
+@st.composite
+def varied_requests(draw: st.DrawFn) -> CacheRequest:
+    messages: list[Message] = []
+    if draw(st.booleans()):
+        messages.append(Message(role="system", content=draw(long_texts | part_lists)))
+    for role, content in draw(
+        st.lists(st.tuples(st.sampled_from(["user", "assistant", "tool"]), any_texts | part_lists), max_size=3)
+    ):
+        extra: dict[str, Any] = {}
+        if role == "tool":
+            extra["tool_call_id"] = draw(st.sampled_from(["call_1", "call_2"]))
+        elif role == "assistant" and draw(st.booleans()):
+            extra["name"] = "helper"
+        messages.append(Message(role=role, content=content, **extra))
+    if not messages or draw(st.booleans()):
+        messages.append(Message(role="user", content=draw(any_texts | part_lists)))
+    return CacheRequest(
+        provider=draw(st.sampled_from(["openai", "anthropic"])),
+        model=draw(st.sampled_from(["gpt-4o-mini", "claude-sonnet-4-5"])),
+        messages=messages,
+        system=draw(st.none() | any_texts | part_lists),
+        params=draw(st.dictionaries(param_names | st.sampled_from(["user", "metadata"]), json_values, max_size=4)),
+        namespace=draw(st.sampled_from(["default", "faq"])),
+        scope=Scope(tenant=draw(st.sampled_from(["acme", "globex"])), user=draw(st.none() | st.just("u1"))),
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(varied_requests(), min_size=1, max_size=4), st.sampled_from(["", "minilm@abc/384"]), st.booleans())
+def test_fast_keys_are_identical_to_the_plain_definition(
+    batch: list[CacheRequest], embedder_id: str, user_scoped: bool
+) -> None:
+    for request in [*batch, *batch]:  # twice: the second pass is served from the memos
+        if user_scoped and not request.scope.user:
+            with pytest.raises(InvalidRequestError) as fast_error:
+                compute_keys(request, "3", user_scoped, embedder_id)
+            with pytest.raises(InvalidRequestError) as plain_error:
+                compute_keys_plain(request, "3", user_scoped, embedder_id)
+            assert str(fast_error.value) == str(plain_error.value)
+            continue
+        assert compute_keys(request, "3", user_scoped, embedder_id) == compute_keys_plain(
+            request, "3", user_scoped, embedder_id
+        )
+
+
+def test_fast_keys_refuse_bad_fields_like_the_plain_definition() -> None:
+    for bad in (
+        _request(params={"temperature": float("inf")}),
+        _request(
+            messages=[
+                Message(role="system", content=LONG_SYSTEMS[0]),
+                Message(role="user", content=[{"type": "text", "text": float("nan")}]),
+            ]
+        ),
+    ):
+        with pytest.raises(InvalidRequestError) as fast_error:
+            compute_keys(bad, "1", False)
+        with pytest.raises(InvalidRequestError) as plain_error:
+            compute_keys_plain(bad, "1", False)
+        assert str(fast_error.value) == str(plain_error.value)
