@@ -387,7 +387,10 @@ def main() -> int:
     print(body)
     if args.write:
         write_section("batch", "## Batch engine (`bench/batch.py`)\n\n" + body)
-    shutil.rmtree(work, ignore_errors=True)
+    if os.environ.get("LLMCACHE_BENCH_KEEP"):
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
