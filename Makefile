@@ -26,7 +26,7 @@ run: install services
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -55,11 +55,11 @@ bench: install services
 
 # retrains the guard's models, shipped in shared/guard/data, so that `make install` never trains: the LightGBM
 # verifier from the Quora training pairs (~10 min here) and the pair model, a cross-encoder from the packaged MiniLM
-# (Quora training pairs + shared.guard.synthetic; ~40 min on 2 cores, torch from the `train` extra, CPU build)
+# (Quora training pairs + llmcache.quality.synthetic_pairs; ~40 min on 2 cores, torch from the `train` extra, CPU build)
 verifier: install
 	$(PY) -m pip install --quiet -e '.[train]'
 	$(VENV)/bin/llmcache train verifier ../shared/data/qqp_pairs_train.jsonl.gz
-	nice -n 10 $(PY) -m shared.guard.pair_training --data ../shared/data --out shared/guard/data
+	nice -n 10 $(PY) -m llmcache.quality.pair_training --data ../shared/data --out shared/guard/data
 
 models: verifier
 

@@ -40,9 +40,9 @@ sys.path.insert(0, str(ROOT))
 import redis  # noqa: E402
 
 from bench.common import machine_line, quiet_logging, write_section  # noqa: E402
-from shared.config import Settings, load_settings  # noqa: E402
-from shared.emulator.config import EmulatorConfig  # noqa: E402
-from shared.emulator.server import RunningEmulator  # noqa: E402
+from llmcache.shared.config import Settings, load_settings  # noqa: E402
+from llmcache.testing.emulator.config import EmulatorConfig  # noqa: E402
+from llmcache.testing.emulator.server import RunningEmulator  # noqa: E402
 
 SYSTEM = (
     "You are the support assistant of Acme Cloud, a workspace product for teams. Answer in two sentences, "
@@ -179,7 +179,7 @@ def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess
     full["LLMCACHE_BATCH__ANSWER_CONCURRENCY"] = str(concurrency)
     full["PYTHONPATH"] = str(ROOT)
     return subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "worker", "--queues", "llm,maintenance", "--concurrency", "24"],
+        [sys.executable, "-m", "llmcache.workers.cli", "worker", "--queues", "llm,maintenance", "--concurrency", "24"],
         env=full, cwd=ROOT, stdout=log.open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
 
@@ -218,8 +218,8 @@ class RunResult:
 
 
 def timed_run(client: Any, settings: Settings, source: Path, out: Path, monitor: Monitor, name: str) -> RunResult:
-    from workers.batch.formats import LineOptions
-    from workers.batch.runner import run_batch
+    from llmcache.workers.batch.formats import LineOptions
+    from llmcache.workers.batch.runner import run_batch
 
     monitor.reset()
     started = time.perf_counter()
@@ -245,9 +245,9 @@ def stored_lines(source: Path, output: Path, target: Path, lines: int) -> None:
 
 def limits(settings: Settings, warm: Path, semantic: Path, chunk: int) -> dict[str, float]:
     """In this process, on the same requests: parse + `lookup_many` per chunk (all hits), and embedding alone."""
-    from shared.runtime import build_runtime
-    from workers.batch.formats import LineOptions, ParsedLine
-    from workers.batch.parsing import parse_line
+    from llmcache.shared.runtime import build_runtime
+    from llmcache.workers.batch.formats import LineOptions, ParsedLine
+    from llmcache.workers.batch.parsing import parse_line
 
     runtime = build_runtime(settings)
     try:
@@ -292,7 +292,7 @@ def main() -> int:
     if shutil.which("redis-server") is None:
         print("bench/batch.py needs redis-server on PATH (a private one: its used_memory is this run's alone)")
         return 2
-    from workers.producer import LLMCacheClient
+    from llmcache.workers.producer import LLMCacheClient
 
     git = ["git", "rev-parse", "--short", "HEAD"]
     commit = subprocess.run(git, cwd=ROOT, capture_output=True, text=True, check=False)

@@ -25,20 +25,20 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine_line, quiet_logging, write_section
-from shared.answering.base import Answered, MissRequest
-from shared.config import Settings, load_settings
-from shared.emulator.answers import normalise_question
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
-from shared.jobs import Job
-from shared.models import CacheRequest, Completion, Miss
-from shared.providers.batch_api.answerer import BatchAPIAnswerer
-from shared.providers.batch_api.base import PollPolicy, SubmittedJob
-from shared.providers.batch_api.factory import build_batch_clients
-from shared.providers.factory import build_providers
-from shared.providers.tokens import count_tokens
-from shared.runtime import build_runtime
-from workers.batch_api_tasks import lookup_chunk
+from llmcache.shared.answering.base import Answered, MissRequest
+from llmcache.shared.config import Settings, load_settings
+from llmcache.shared.jobs import Job
+from llmcache.shared.models import CacheRequest, Completion, Miss
+from llmcache.shared.providers.batch_api.answerer import BatchAPIAnswerer
+from llmcache.shared.providers.batch_api.base import PollPolicy, SubmittedJob
+from llmcache.shared.providers.batch_api.factory import build_batch_clients
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.tokens import count_tokens
+from llmcache.shared.runtime import build_runtime
+from llmcache.testing.emulator.answers import normalise_question
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
+from llmcache.workers.batch_api_tasks import lookup_chunk
 
 ACTIONS = ["reset", "change", "enable", "disable", "export", "delete", "rename", "share", "restore", "verify",
            "update", "download", "transfer", "archive", "lock"]  # fmt: skip

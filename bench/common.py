@@ -55,6 +55,6 @@ def write_section(name: str, body: str) -> None:
 
 def quiet_logging() -> None:
     """Warnings only: a debug line per guarded candidate would be timed with the lookups and drown the output."""
-    from shared.logging import configure_logging
+    from llmcache.shared.logging import configure_logging
 
     configure_logging(json_output=False, level="WARNING")

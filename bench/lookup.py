@@ -33,14 +33,14 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SHARED_DATA, machine_line, percentiles_ms, quiet_logging, write_section
-from shared.cache import StoreItem
-from shared.config import QdrantSettings, load_settings
-from shared.embedding.base import Embedder, Vectors, l2_normalise
-from shared.embedding.minilm import MiniLMEmbedder
-from shared.index.base import PointSelector, VectorIndex
-from shared.keys import compute_keys
-from shared.models import CacheRequest, Completion, Message, Scope
-from shared.runtime import build_runtime
+from llmcache.shared.cache import StoreItem
+from llmcache.shared.config import QdrantSettings, load_settings
+from llmcache.shared.embedding.base import Embedder, Vectors, l2_normalise
+from llmcache.shared.embedding.minilm import MiniLMEmbedder
+from llmcache.shared.index.base import PointSelector, VectorIndex
+from llmcache.shared.models import CacheRequest, Completion, Message, Scope
+from llmcache.shared.request_keys import compute_keys
+from llmcache.shared.runtime import build_runtime
 
 PROBES_PER_KIND = 300
 SERVER_PROBES_PER_KIND = 60  # qdrant-client's local mode filters in Python: ~60 ms a search at 1k points

@@ -35,11 +35,11 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import SHARED_DATA, machine_line, quiet_logging, write_section
-from shared.cache import StoreItem
-from shared.config import load_settings
-from shared.embedding.minilm import MiniLMEmbedder
-from shared.models import CacheRequest, Completion, Miss
-from shared.runtime import build_runtime
+from llmcache.shared.cache import StoreItem
+from llmcache.shared.config import load_settings
+from llmcache.shared.embedding.minilm import MiniLMEmbedder
+from llmcache.shared.models import CacheRequest, Completion, Miss
+from llmcache.shared.runtime import build_runtime
 
 NAMESPACE = "default"
 IMAGE = Path(__file__).resolve().parents[1] / "docs" / "img" / "peers-latency.png"

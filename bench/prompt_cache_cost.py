@@ -12,11 +12,11 @@ import redis
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import machine_line, quiet_logging, write_section
-from shared.config import load_settings
-from shared.emulator.server import RunningEmulator
-from shared.models import CacheRequest, ProviderName
-from shared.providers.factory import build_providers
-from shared.providers.prompt_cache import PromptCacheTTL
+from llmcache.shared.config import load_settings
+from llmcache.shared.models import CacheRequest, ProviderName
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.prompt_cache import PromptCacheTTL
+from llmcache.testing.emulator.server import RunningEmulator
 
 SYSTEM = " ".join(
     f"Support policy clause {i}: answer precisely, cite the plan, never guess prices." for i in range(330)

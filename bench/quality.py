@@ -4,8 +4,8 @@ previous default (floor 0.66 + rules + LightGBM verifier) and the default guard 
 
 Each file is stored and searched once per protocol through the real cache core (Redis, Qdrant Edge, MiniLM); each
 lookup's nearest candidate is judged once by the rules, the verifier and the pair model; every setting is then
-scored as the cache decides (`shared.evaluation.score_settings`), which is how `llmcache tune pairs` works too.
-Writes the tables into docs/quality.md and the pairwise curves into docs/quality-*.png.
+scored as the cache decides (`llmcache.quality.evaluation.score_settings`), which is how `llmcache tune pairs` works
+too. Writes the tables into docs/quality.md and the pairwise curves into docs/quality-*.png.
 
 Run: python bench/quality.py [--save tables.pkl | --load tables.pkl] [--quick] [--sample N]
 (--save keeps the judged tables, --load re-scores them without searching or scoring again; --quick skips Quora;
@@ -23,8 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ROOT, SHARED_DATA, machine_line, quiet_logging
-from shared.config import load_settings
-from shared.evaluation import (
+from llmcache.quality.evaluation import (
     GuardMode,
     Judged,
     PairCandidates,
@@ -39,8 +38,9 @@ from shared.evaluation import (
     recommend,
     score_settings,
 )
-from shared.guard.pair_model import loaded_pair_model
-from workers.quality import FLOORS, PAIR_RESCUES, PAIR_THRESHOLDS, TuneResult, plot, scratch_runtime
+from llmcache.quality.pairs import FLOORS, PAIR_RESCUES, PAIR_THRESHOLDS, TuneResult, plot, scratch_runtime
+from llmcache.shared.config import load_settings
+from llmcache.shared.guard.pair_model import loaded_pair_model
 
 FILES = [
     SHARED_DATA / "faq_pairs_dev.jsonl",

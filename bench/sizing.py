@@ -19,10 +19,10 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from shared.cache import StoreItem
-from shared.config import load_settings
-from shared.models import CacheRequest, Completion, Usage
-from shared.runtime import build_runtime
+from llmcache.shared.cache import StoreItem
+from llmcache.shared.config import load_settings
+from llmcache.shared.models import CacheRequest, Completion, Usage
+from llmcache.shared.runtime import build_runtime
 
 TOPICS = ["password", "invoice", "API key", "data export", "team member", "billing address", "SSO", "webhook"]
 ACTIONS = ["reset", "change", "download", "rotate", "delete", "add", "configure", "audit"]
@@ -48,14 +48,23 @@ def _request(i: int, paraphrase: bool = False) -> CacheRequest:
 
 def worker_rss(redis_url: str) -> str:
     """RSS of `llmcache worker --pool threads --concurrency 16` once it answers a ping and has pre-warmed."""
-    from workers.app import create_app
+    from llmcache.workers.app import create_app
 
     prefix = f"llmcache-sizing-{uuid.uuid4().hex[:8]}"
     data = Path(tempfile.mkdtemp(prefix="llmcache-sizing-worker-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLMCACHE_")}
     env.update({"LLMCACHE_REDIS_URL": redis_url, "LLMCACHE_KEY_PREFIX": prefix, "LLMCACHE_DATA_DIR": str(data),
                 "PYTHONPATH": str(Path(__file__).resolve().parents[1])})  # fmt: skip
-    command = [sys.executable, "-m", "workers.cli", "worker", "--queues", "llm,maintenance", "--concurrency", "16"]
+    command = [
+        sys.executable,
+        "-m",
+        "llmcache.workers.cli",
+        "worker",
+        "--queues",
+        "llm,maintenance",
+        "--concurrency",
+        "16",
+    ]
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     app = create_app(load_settings(redis_url=redis_url, key_prefix=prefix, data_dir=data))
     try:
@@ -73,7 +82,7 @@ def worker_rss(redis_url: str) -> str:
 
 
 def embedding_cpu(texts: list[str]) -> list[str]:
-    from shared.embedding.minilm import MiniLMEmbedder
+    from llmcache.shared.embedding.minilm import MiniLMEmbedder
 
     lines = []
     for threads in (1, 2):

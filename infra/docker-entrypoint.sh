@@ -14,8 +14,8 @@ if [ "${1:-}" = "flower" ]; then
   shift
   # Flower on the project's own Celery app (its key prefix and transport options); FLOWER_* variables configure it
   exec python -c 'import sys
-from shared.config import load_settings
-from workers.app import create_app
+from llmcache.shared.config import load_settings
+from llmcache.workers.app import create_app
 create_app(load_settings()).start(["flower", *sys.argv[1:]])' "$@"
 fi
 exec llmcache "$@"

@@ -17,8 +17,8 @@ def _http_ok(url: str) -> None:
 
 def _worker() -> None:
     """This container's worker answers a Celery ping (its node name ends with @<hostname>)."""
-    from shared.config import load_settings
-    from workers.app import create_app
+    from llmcache.shared.config import load_settings
+    from llmcache.workers.app import create_app
 
     app = create_app(load_settings())
     suffix = f"@{socket.gethostname()}"
@@ -31,7 +31,7 @@ def _beat() -> None:
     """Redis answers (the beat, leader or standby, only needs Redis; a dead process ends the container)."""
     import redis
 
-    from shared.config import load_settings
+    from llmcache.shared.config import load_settings
 
     redis.Redis.from_url(load_settings().redis_url, socket_timeout=5).ping()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from shared.config import Settings
+from llmcache.shared.config import Settings
 
 LOW_PRIORITY = 9  # 0 is the highest on the Redis transport
 

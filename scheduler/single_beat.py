@@ -19,7 +19,7 @@ import redis
 import structlog
 from redis.exceptions import LockError
 
-from shared.keyspace import Keyspace
+from llmcache.shared.redis_keys import Keyspace
 
 log = structlog.get_logger("llmcache.beat")
 

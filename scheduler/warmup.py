@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.config import Settings
-from shared.jobs import Job
-from shared.models import CacheRequest, Message, Scope
-from workers.batch.formats import LineError, LineOptions, ParsedLine
-from workers.batch.parsing import parse_file
+from llmcache.shared.config import Settings
+from llmcache.shared.jobs import Job
+from llmcache.shared.models import CacheRequest, Message, Scope
+from llmcache.workers.batch.formats import LineError, LineOptions, ParsedLine
+from llmcache.workers.batch.parsing import parse_file
 
 
 def intent_files(folder: Path) -> dict[str, Path]:

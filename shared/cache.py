@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 import structlog
 
-from shared.cacheability import judge
-from shared.embedding.base import Embedder, Vectors
-from shared.errors import ConfigurationError, InvalidRequestError
-from shared.guard.learned import LearnedVerifier
-from shared.guard.verifier import FalseHitGuard
-from shared.index.base import NO_USER, Candidate, IndexPoint, PointPayload, PointSelector, VectorIndex
-from shared.keys import RequestKeys, compute_keys, embedder_identity, semantic_text
-from shared.models import (
+from llmcache.shared.cacheability import judge
+from llmcache.shared.embedding.base import Embedder, Vectors
+from llmcache.shared.entry_store_protocols import EntryStoreProtocol, VersionRegistryProtocol
+from llmcache.shared.errors import ConfigurationError, InvalidRequestError
+from llmcache.shared.guard.learned import LearnedVerifier
+from llmcache.shared.guard.verifier import FalseHitGuard
+from llmcache.shared.index.base import NO_USER, Candidate, IndexPoint, PointPayload, PointSelector, VectorIndex
+from llmcache.shared.models import (
     CacheEntry,
     CacheRequest,
     Completion,
@@ -35,8 +35,8 @@ from shared.models import (
     StoreOutcome,
     utc_now,
 )
-from shared.policy import NamespacePolicy
-from shared.store_protocols import EntryStoreProtocol, VersionRegistryProtocol
+from llmcache.shared.policy import NamespacePolicy
+from llmcache.shared.request_keys import RequestKeys, compute_keys, embedder_identity, semantic_text
 
 log = structlog.get_logger("llmcache.cache")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.models import Completion
-from shared.policy import NamespacePolicy
+from llmcache.shared.models import Completion
+from llmcache.shared.policy import NamespacePolicy
 
 TRUNCATED_REASONS = frozenset({"length", "max_tokens", "model_context_window_exceeded"})
 FILTERED_REASONS = frozenset({"content_filter"})

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 import redis
 
-from shared.embedding.base import Vectors
-from shared.errors import wraps_backend_errors
-from shared.guard.verifier import FalseHitGuard, VerifierThresholds
-from shared.keyspace import Keyspace
+from llmcache.shared.embedding.base import Vectors
+from llmcache.shared.errors import wraps_backend_errors
+from llmcache.shared.guard.verifier import FalseHitGuard
+from llmcache.shared.policy import VerifierThresholds
+from llmcache.shared.redis_keys import Keyspace
 
 _redis_errors = wraps_backend_errors("redis", (redis.RedisError,))
 

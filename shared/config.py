@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.errors import ConfigurationError
-from shared.policy import NamespacePolicy, seed_policies
+from llmcache.shared.errors import ConfigurationError
+from llmcache.shared.policy import NamespacePolicy, seed_policies
 
 
 class QdrantSettings(BaseModel):

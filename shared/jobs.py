@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.models import CacheRequest, Completion
+from llmcache.shared.models import CacheRequest, Completion
 
 
 class JobOverrides(BaseModel):

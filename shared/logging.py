@@ -3,8 +3,8 @@
 Every line keeps its real level, structlog's own and the standard library's alike (Celery, kombu, the SDKs): the
 root logger gets one handler that renders records through structlog's processors to the current `sys.stderr`.
 Services must not let anything replace `sys.stderr` with a logger (Celery's stdout redirect logs every write at
-WARNING); `workers.app` turns that off. The SDKs' HTTP clients log each request at INFO: kept at WARNING, so that a
-job costs at most one info line.
+WARNING); `llmcache.workers.app` turns that off. The SDKs' HTTP clients log each request at INFO: kept at WARNING, so
+that a job costs at most one info line.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ import redis
 import structlog
 from pydantic import BaseModel
 
-from shared.jobs import JobResult, Outcome
-from shared.keyspace import Keyspace
+from llmcache.shared.jobs import JobResult, Outcome
+from llmcache.shared.redis_keys import Keyspace
 
 log = structlog.get_logger("llmcache.metrics")
 RAW_RETENTION_SECONDS = 2 * 24 * 3600
@@ -71,7 +71,7 @@ class ModelLabels:
 
     @classmethod
     def from_pricing(cls) -> ModelLabels:
-        from shared.providers.pricing import PricingTable
+        from llmcache.shared.providers.pricing import PricingTable
 
         return cls(PricingTable.load().models)
 
@@ -413,7 +413,7 @@ class ScrapeSnapshot(BaseModel):
     alerts: list[HitRateAlert]
 
 
-PRIORITY_STEPS = tuple(range(10))  # as workers.app configures kombu's priority queues
+PRIORITY_STEPS = tuple(range(10))  # as llmcache.workers.app configures kombu's priority queues
 
 
 def read_snapshot(

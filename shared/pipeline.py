@@ -16,15 +16,15 @@ from dataclasses import dataclass
 
 import structlog
 
-from shared.cache import LLMCache
-from shared.coalesce import InflightCoordinator, Leadership, WaitOn
-from shared.errors import BackendError, LLMCacheError, ProviderError, RetryableProviderError
-from shared.jobs import Job, JobError, JobResult, Outcome
-from shared.keys import semantic_text
-from shared.metrics import MetricsRecorder
-from shared.models import ExactHit, Miss, ProviderName, SemanticHit
-from shared.providers.base import Provider
-from shared.providers.lint import PromptLintReporter
+from llmcache.shared.cache import LLMCache
+from llmcache.shared.coalesce import InflightCoordinator, Leadership, WaitOn
+from llmcache.shared.errors import BackendError, LLMCacheError, ProviderError, RetryableProviderError
+from llmcache.shared.jobs import Job, JobError, JobResult, Outcome
+from llmcache.shared.metrics import MetricsRecorder
+from llmcache.shared.models import ExactHit, Miss, ProviderName, SemanticHit
+from llmcache.shared.providers.base import Provider
+from llmcache.shared.providers.lint import PromptLintReporter
+from llmcache.shared.request_keys import semantic_text
 
 log = structlog.get_logger("llmcache.pipeline")
 

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.guard.verifier import VerifierThresholds
-
 HOUR = 3600
 DAY = 24 * HOUR
+
+
+@dataclass(frozen=True)
+class VerifierThresholds:
+    veto_below: float
+    rescue_above: float
+    # the pair model's band; None: no pair model, the learned verifier's thresholds above apply
+    pair_accept_above: float | None = None
+    pair_reject_below: float | None = None
+    pair_rescue_above: float | None = None  # a soft conflict (a swapped word or slot) is served from here up
+    judge_uncertain: bool = False  # ask the guard's judge about a candidate in the band, instead of refusing it
 
 
 class NamespacePolicy(BaseModel):

@@ -7,16 +7,16 @@ from dataclasses import dataclass
 import redis
 import structlog
 
-from shared.cache import LLMCache
-from shared.config import Settings
-from shared.embedding.base import Embedder
-from shared.guard.judge import EquivalenceJudge
-from shared.guard.learned import LearnedVerifier
-from shared.guard.pair_model import loaded_pair_model
-from shared.guard.verifier import FalseHitGuard
-from shared.index.base import VectorIndex
-from shared.keyspace import Keyspace
-from shared.store import EntryStore, VersionRegistry
+from llmcache.shared.cache import LLMCache
+from llmcache.shared.config import Settings
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.entry_store import EntryStore, VersionRegistry
+from llmcache.shared.guard.judge import EquivalenceJudge
+from llmcache.shared.guard.learned import LearnedVerifier
+from llmcache.shared.guard.pair_model import loaded_pair_model
+from llmcache.shared.guard.verifier import FalseHitGuard
+from llmcache.shared.index.base import VectorIndex
+from llmcache.shared.redis_keys import Keyspace
 
 log = structlog.get_logger(__name__)
 
@@ -25,13 +25,13 @@ def build_embedder(settings: Settings) -> Embedder:
     if settings.embedding.backend == "openai":
         from openai import OpenAI
 
-        from shared.embedding.openai_embedder import OpenAIEmbedder
+        from llmcache.shared.embedding.openai_embedder import OpenAIEmbedder
 
         providers = settings.providers
         key = providers.openai_api_key.get_secret_value() if providers.openai_api_key else None
         client = OpenAI(api_key=key, base_url=providers.openai_base_url, max_retries=2)
         return OpenAIEmbedder(client, settings.embedding.openai_model, settings.embedding.openai_dimensions)
-    from shared.embedding.minilm import MiniLMEmbedder
+    from llmcache.shared.embedding.minilm import MiniLMEmbedder
 
     return MiniLMEmbedder(
         intra_op_threads=settings.embedding.intra_op_threads, batch_size=settings.embedding.batch_size
@@ -44,13 +44,13 @@ def build_index(settings: Settings, dimension: int) -> VectorIndex:
     if q.url or q.location:
         from qdrant_client import QdrantClient
 
-        from shared.index.server import ServerVectorIndex
+        from llmcache.shared.index.server import ServerVectorIndex
 
         api_key = q.api_key.get_secret_value() if q.api_key else None
         client = QdrantClient(url=q.url, api_key=api_key) if q.url else QdrantClient(location=q.location)
         index = ServerVectorIndex(client, q.collection, dimension, q.hnsw_m, q.hnsw_ef_construct)
     else:
-        from shared.index.edge import EdgeVectorIndex
+        from llmcache.shared.index.edge import EdgeVectorIndex
 
         index = EdgeVectorIndex(settings.edge_shard_path, dimension, q.hnsw_m, q.hnsw_ef_construct)
     index.ensure_ready()
@@ -114,7 +114,7 @@ def build_judge(settings: Settings) -> EquivalenceJudge | None:
     judging = [p for p in settings.namespaces.values() if p.guard and p.pair_model and p.uncertain == "judge"]
     if not judging:
         return None
-    from shared.providers.factory import build_providers
+    from llmcache.shared.providers.factory import build_providers
 
     client = redis.Redis.from_url(settings.redis_url)
     providers = build_providers(settings, client)

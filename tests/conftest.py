@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.config import QdrantSettings, Settings, load_settings
-from shared.embedding.base import Embedder
-from shared.emulator.server import RunningEmulator
-from shared.runtime import CacheRuntime, build_runtime
+from llmcache.shared.config import QdrantSettings, Settings, load_settings
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.runtime import CacheRuntime, build_runtime
+from llmcache.testing.emulator.server import RunningEmulator
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 REDIS_URL = os.environ.get("LLMCACHE_REDIS_URL") or "redis://127.0.0.1:6379/15"
@@ -117,7 +117,7 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
 
 @pytest.fixture(scope="session")
 def embedder() -> Embedder:
-    from shared.embedding.minilm import MiniLMEmbedder
+    from llmcache.shared.embedding.minilm import MiniLMEmbedder
 
     return MiniLMEmbedder()
 
@@ -152,7 +152,7 @@ def runtime(engine: str, tmp_path: Path, redis_url: str, key_prefix: str, embedd
 
 @pytest.fixture
 def emulator() -> Iterator[RunningEmulator]:
-    from shared.emulator.config import EmulatorConfig
+    from llmcache.testing.emulator.config import EmulatorConfig
 
     with RunningEmulator(EmulatorConfig(timeout_hang_seconds=2.0)) as running:
         yield running

@@ -9,8 +9,8 @@ from celery.schedules import crontab
 from celery.signals import setup_logging
 from kombu.entity import Queue
 
-from scheduler.schedule import build_schedule
-from shared.config import Settings
+from llmcache.scheduler.schedule import build_schedule
+from llmcache.shared.config import Settings
 
 QUEUES = ("llm", "maintenance", "metrics")
 JOB_TASK = "llmcache.run_job"
@@ -60,18 +60,22 @@ def create_app(settings: Settings) -> Celery:
         timezone="UTC",
     )
     setup_logging.connect(_keep_llmcache_logging, weak=False, dispatch_uid="llmcache-logging")
-    from workers.tasks import register_tasks  # tasks need the app; imported here so that nothing runs at import
+    from llmcache.workers.tasks import (
+        register_tasks,  # tasks need the app; imported here so that nothing runs at import
+    )
 
     resources = register_tasks(app, settings)
-    from workers.batch_api_tasks import register_batch_api_tasks  # `batch run --via batch-api`: lookups, stores
+    from llmcache.workers.batch_api_tasks import (
+        register_batch_api_tasks,  # `batch run --via batch-api`: lookups, stores
+    )
 
     register_batch_api_tasks(app, resources)
     return app
 
 
 def _keep_llmcache_logging(**_: Any) -> None:
-    """Celery configures no logging of its own (shared.logging already did, with real levels), and its per-task info
-    lines stay quiet: "received" and "succeeded in ...: <result>", which would print the answer text."""
+    """Celery configures no logging of its own (llmcache.shared.logging already did, with real levels), and its per-task
+    info lines stay quiet: "received" and "succeeded in ...: <result>", which would print the answer text."""
     import logging
 
     for name in ("celery.worker.strategy", "celery.app.trace"):

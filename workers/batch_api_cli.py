@@ -1,5 +1,5 @@
 """The CLI bits of answering misses through the providers' Batch APIs: `batch run ... --via batch-api`,
-`batch status OUT` and `batch cancel OUT` (hooked into `workers.cli` by two calls)."""
+`batch status OUT` and `batch cancel OUT` (hooked into `llmcache.workers.cli` by two calls)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from shared.config import Settings
+from llmcache.shared.config import Settings
 
 
 def add_arguments(run: argparse.ArgumentParser, batch: Any) -> None:
@@ -34,7 +34,7 @@ def handles(args: argparse.Namespace) -> bool:
 
 
 def dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from shared.providers.batch_api.factory import build_batch_clients
+    from llmcache.shared.providers.batch_api.factory import build_batch_clients
 
     clients = build_batch_clients(settings)
     if args.batch_command == "status":
@@ -45,7 +45,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _status(clients: Any, output: Path) -> int:
-    from workers.via_batch_api import state_path, status
+    from llmcache.workers.via_batch_api import state_path, status
 
     if not state_path(output).exists():
         print(f"batch status: {output}: no provider Batch API jobs recorded ({state_path(output)})", file=sys.stderr)
@@ -60,7 +60,7 @@ def _status(clients: Any, output: Path) -> int:
 
 
 def _cancel(clients: Any, output: Path) -> int:
-    from workers.via_batch_api import cancel, state_path
+    from llmcache.workers.via_batch_api import cancel, state_path
 
     if not state_path(output).exists():
         print(f"batch cancel: {output}: no provider Batch API jobs recorded", file=sys.stderr)
@@ -72,11 +72,11 @@ def _cancel(clients: Any, output: Path) -> int:
 
 
 def _run(args: argparse.Namespace, settings: Settings, clients: Any) -> int:
-    from shared.providers.batch_api.base import PollPolicy
-    from shared.providers.pricing import PricingTable
-    from workers.batch.formats import LineOptions
-    from workers.producer import LLMCacheClient
-    from workers.via_batch_api import RunOptions, describe, run_via_batch_api
+    from llmcache.shared.providers.batch_api.base import PollPolicy
+    from llmcache.shared.providers.pricing import PricingTable
+    from llmcache.workers.batch.formats import LineOptions
+    from llmcache.workers.producer import LLMCacheClient
+    from llmcache.workers.via_batch_api import RunOptions, describe, run_via_batch_api
 
     if not args.input.is_file():
         print(f"batch run: {args.input}: no such file", file=sys.stderr)

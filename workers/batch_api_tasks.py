@@ -17,12 +17,12 @@ import numpy as np
 import structlog
 from celery import Celery
 
-from shared.errors import LLMCacheError
-from shared.jobs import Job, JobError, JobResult, Outcome
-from shared.keys import semantic_text
-from shared.models import Completion, Miss
-from shared.runtime import CacheRuntime
-from workers.resources import WorkerResources
+from llmcache.shared.errors import LLMCacheError
+from llmcache.shared.jobs import Job, JobError, JobResult, Outcome
+from llmcache.shared.models import Completion, Miss
+from llmcache.shared.request_keys import semantic_text
+from llmcache.shared.runtime import CacheRuntime
+from llmcache.workers.resources import WorkerResources
 
 log = structlog.get_logger("llmcache.batch_api.tasks")
 LOOKUP_TASK = "llmcache.batch_api.lookup"

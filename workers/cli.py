@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from shared.config import Settings, load_settings
-from shared.logging import configure_logging
+from llmcache.shared.config import Settings, load_settings
+from llmcache.shared.logging import configure_logging
 
 DURATION = re.compile(r"^(\d+)([smhdw])$")
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -82,7 +82,7 @@ def _job_commands(commands: Any) -> None:
                      help="resume: run every line with an error output again (default: retryable ones)")  # fmt: skip
     run.add_argument("--max-prompt-chars", type=int, help="refuse longer prompts (LLMCACHE_BATCH__MAX_PROMPT_CHARS)")
     run.add_argument("--no-progress", action="store_true")
-    from workers.batch_api_cli import add_arguments as add_batch_api_arguments
+    from llmcache.workers.batch_api_cli import add_arguments as add_batch_api_arguments
 
     add_batch_api_arguments(run, batch)  # --via batch-api; batch status / batch cancel
 
@@ -186,13 +186,13 @@ def _settings() -> Settings:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from workers.main_job import run_main_job
+    from llmcache.workers.main_job import run_main_job
 
     return run_main_job()
 
 
 def _worker(args: argparse.Namespace) -> int:
-    from workers.app import create_app
+    from llmcache.workers.app import create_app
 
     settings = _settings()
     pool = args.pool or settings.workers.pool
@@ -207,8 +207,8 @@ def _worker(args: argparse.Namespace) -> int:
         )
         return 2
     if embedded and {"llm", "maintenance"} & set(queues):
-        from shared.errors import ShardInUseError
-        from shared.index.edge import claim_shard
+        from llmcache.shared.errors import ShardInUseError
+        from llmcache.shared.index.edge import claim_shard
 
         try:  # held for this process's life: a second worker on the same shard stops here, before `ready`
             claim_shard(settings.edge_shard_path)
@@ -233,9 +233,9 @@ def _beat(args: argparse.Namespace) -> int:
     from celery.beat import Service
     from celery.signals import before_task_publish
 
-    from scheduler.single_beat import BeatLock, SingleBeat
-    from shared.keyspace import Keyspace
-    from workers.app import create_app
+    from llmcache.scheduler.single_beat import BeatLock, SingleBeat
+    from llmcache.shared.redis_keys import Keyspace
+    from llmcache.workers.app import create_app
 
     settings = _settings()
     # bounded waits: a Redis that hangs must not freeze the lock check that every tick depends on
@@ -275,9 +275,9 @@ def _metrics(args: argparse.Namespace) -> int:
     from prometheus_client import start_http_server
     from prometheus_client.core import REGISTRY
 
-    from shared.keyspace import Keyspace
-    from workers.app import QUEUES, create_app
-    from workers.metrics_endpoint import LLMCacheCollector, WorkerCensus
+    from llmcache.shared.redis_keys import Keyspace
+    from llmcache.workers.app import QUEUES, create_app
+    from llmcache.workers.metrics_endpoint import LLMCacheCollector, WorkerCensus
 
     settings = _settings()
     app = create_app(settings)
@@ -297,15 +297,15 @@ def _metrics(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from workers import batch_api_cli
+    from llmcache.workers import batch_api_cli
 
     if batch_api_cli.handles(args):  # --via batch-api, batch status, batch cancel
         return batch_api_cli.dispatch(args, _settings())
-    from workers.batch.formats import LineOptions
-    from workers.batch.runner import TRANSIENT as TRANSIENT_BATCH_ERRORS
-    from workers.batch.runner import describe, run_batch
-    from workers.batch.settings import BatchSettings
-    from workers.producer import LLMCacheClient
+    from llmcache.workers.batch.formats import LineOptions
+    from llmcache.workers.batch.runner import TRANSIENT as TRANSIENT_BATCH_ERRORS
+    from llmcache.workers.batch.runner import describe, run_batch
+    from llmcache.workers.batch.settings import BatchSettings
+    from llmcache.workers.producer import LLMCacheClient
 
     if not args.input.is_file():
         print(f"batch run: {args.input}: no such file", file=sys.stderr)
@@ -345,8 +345,8 @@ def _batch(args: argparse.Namespace) -> int:
 def _stats(args: argparse.Namespace) -> int:
     import redis
 
-    from shared.keyspace import Keyspace
-    from shared.metrics import MetricsRollup, dumps_stats
+    from llmcache.shared.metrics import MetricsRollup, dumps_stats
+    from llmcache.shared.redis_keys import Keyspace
 
     settings = _settings()
     rollup = MetricsRollup(redis.Redis.from_url(settings.redis_url), Keyspace(settings.key_prefix))
@@ -375,7 +375,7 @@ def _stats(args: argparse.Namespace) -> int:
 
 
 def _maintenance(task: str, *task_args: Any) -> int:
-    from workers.producer import LLMCacheClient
+    from llmcache.workers.producer import LLMCacheClient
 
     client = LLMCacheClient(_settings())
     try:
@@ -389,8 +389,8 @@ def _maintenance(task: str, *task_args: Any) -> int:
 def _purge(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from shared.errors import InvalidRequestError
-    from shared.models import PurgeSelector
+    from llmcache.shared.errors import InvalidRequestError
+    from llmcache.shared.models import PurgeSelector
 
     try:
         selector = PurgeSelector(
@@ -427,8 +427,8 @@ def _warm(args: argparse.Namespace) -> int:
 
 
 def _emulator(args: argparse.Namespace) -> int:
-    from shared.emulator.config import EmulatorConfig
-    from shared.emulator.server import serve_forever
+    from llmcache.testing.emulator.config import EmulatorConfig
+    from llmcache.testing.emulator.server import serve_forever
 
     fields = json.loads(args.config.read_text()) if args.config else {}
     if args.ttft_ms is not None:
@@ -448,8 +448,8 @@ def _pairs_file_ok(path: Path, command: str) -> bool:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from shared.errors import LLMCacheError
-    from workers.quality import eval_pairs
+    from llmcache.quality.pairs import eval_pairs
+    from llmcache.shared.errors import LLMCacheError
 
     if not _pairs_file_ok(args.file, "eval pairs"):
         return 2
@@ -486,9 +486,9 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from shared.errors import LLMCacheError
-    from shared.evaluation import GuardMode
-    from workers.quality import plot, tune_pairs
+    from llmcache.quality.evaluation import GuardMode
+    from llmcache.quality.pairs import plot, tune_pairs
+    from llmcache.shared.errors import LLMCacheError
 
     if not _pairs_file_ok(args.file, "tune pairs"):
         return 2
@@ -552,11 +552,11 @@ def _tune(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from shared.embedding.minilm import MiniLMEmbedder
-    from shared.errors import LLMCacheError
-    from shared.evaluation import load_pairs
-    from shared.guard.learned import DATA_DIR
-    from shared.guard.training import train_verifier
+    from llmcache.quality.evaluation import load_pairs
+    from llmcache.quality.verifier_training import train_verifier
+    from llmcache.shared.embedding.minilm import MiniLMEmbedder
+    from llmcache.shared.errors import LLMCacheError
+    from llmcache.shared.guard.learned import DATA_DIR
 
     if not _pairs_file_ok(args.file, "train verifier"):
         return 2
@@ -595,8 +595,8 @@ def _lint_prompt_command(args: argparse.Namespace) -> int:
 def _lint_prompt(path: Path) -> int:
     from pydantic import ValidationError
 
-    from shared.models import CacheRequest
-    from shared.providers.lint import lint_prefix_text, lint_request
+    from llmcache.shared.models import CacheRequest
+    from llmcache.shared.providers.lint import lint_prefix_text, lint_request
 
     if not path.is_file():
         print(f"lint-prompt: {path}: no such file", file=sys.stderr)
@@ -629,10 +629,10 @@ def _lint_prompt(path: Path) -> int:
 def _migrate_index(args: argparse.Namespace) -> int:
     from qdrant_client import QdrantClient
 
-    from shared.errors import LLMCacheError
-    from shared.index.edge import EdgeVectorIndex
-    from shared.index.migrate import migrate_index
-    from shared.index.server import ServerVectorIndex
+    from llmcache.shared.errors import LLMCacheError
+    from llmcache.shared.index.edge import EdgeVectorIndex
+    from llmcache.shared.index.migrate import migrate_index
+    from llmcache.shared.index.server import ServerVectorIndex
 
     settings = _settings()
     shard = settings.edge_shard_path
@@ -668,7 +668,7 @@ def _migrate_index(args: argparse.Namespace) -> int:
 
 
 def _kv_estimate(args: argparse.Namespace) -> int:
-    from shared.kv_cache import PRESETS, ModelShape, human_bytes, kv_cache_bytes
+    from llmcache.quality.kv_estimate import PRESETS, ModelShape, human_bytes, kv_cache_bytes
 
     if args.list:
         for name, shape in PRESETS.items():

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import redis
 
-from shared.config import Settings, load_settings
-from workers.answer_check import AnswerCheck, check_answers, load_answer_book
-from workers.batch.formats import LineOptions
-from workers.batch.runner import BatchSummary, run_batch
-from workers.producer import LLMCacheClient
+from llmcache.shared.config import Settings, load_settings
+from llmcache.workers.answer_check import AnswerCheck, check_answers, load_answer_book
+from llmcache.workers.batch.formats import LineOptions
+from llmcache.workers.batch.runner import BatchSummary, run_batch
+from llmcache.workers.producer import LLMCacheClient
 
 EXAMPLES = Path(__file__).resolve().parent / "examples"
 DEMO_PREFIX = "llmcache-demo"
@@ -38,7 +38,11 @@ class Services:
     def start(self, name: str, *args: str) -> subprocess.Popen[str]:
         log = (self.logs / f"{name}.log").open("a")
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", *args], env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True
+            [sys.executable, "-m", "llmcache.workers.cli", *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         self.processes.append((name, process))
         return process
@@ -46,7 +50,7 @@ class Services:
     def start_emulator(self) -> str:
         answers = str(EXAMPLES / "faq_answers.json")
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", "emulator", "--port", "0", "--config", answers,
+            [sys.executable, "-m", "llmcache.workers.cli", "emulator", "--port", "0", "--config", answers,
              "--ttft-ms", "120", "--per-token-ms", "2"],
             env=self.env, stdout=subprocess.PIPE, stderr=(self.logs / "emulator.log").open("a"), text=True,
         )  # fmt: skip

@@ -12,8 +12,8 @@ import redis
 import structlog
 from celery import Celery
 
-from shared.keyspace import Keyspace
-from shared.metrics import prometheus_families, read_snapshot
+from llmcache.shared.metrics import prometheus_families, read_snapshot
+from llmcache.shared.redis_keys import Keyspace
 
 log = structlog.get_logger("llmcache.metrics_endpoint")
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from celery.result import AsyncResult
 
-from shared.config import Settings
-from shared.jobs import Job, JobResult
-from shared.models import CacheRequest
-from workers.app import JOB_TASK, create_app
+from llmcache.shared.config import Settings
+from llmcache.shared.jobs import Job, JobResult
+from llmcache.shared.models import CacheRequest
+from llmcache.workers.app import JOB_TASK, create_app
 
 
 @dataclass(frozen=True)

@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 import redis
 
-from shared.coalesce import InflightCoordinator
-from shared.config import Settings
-from shared.keyspace import Keyspace
-from shared.metrics import MetricsRecorder, MetricsRollup
-from shared.pipeline import JobProcessor
-from shared.providers.factory import build_providers
-from shared.providers.lint import PromptLintReporter
-from shared.runtime import CacheRuntime, build_runtime
+from llmcache.shared.coalesce import InflightCoordinator
+from llmcache.shared.config import Settings
+from llmcache.shared.metrics import MetricsRecorder, MetricsRollup
+from llmcache.shared.pipeline import JobProcessor
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.lint import PromptLintReporter
+from llmcache.shared.redis_keys import Keyspace
+from llmcache.shared.runtime import CacheRuntime, build_runtime
 
 
 @dataclass

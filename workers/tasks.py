@@ -10,15 +10,15 @@ import structlog
 from celery import Celery, Task
 from celery.signals import worker_process_init, worker_ready
 
-from scheduler.schedule import LOW_PRIORITY
-from scheduler.warmup import intent_files, load_intents
-from shared.config import Settings
-from shared.jobs import Job, JobOverrides
-from shared.models import Miss, PurgeSelector
-from shared.pipeline import Deferred
-from workers.batch.service import BatchWorker
-from workers.batch.settings import BatchSettings
-from workers.resources import WorkerResources
+from llmcache.scheduler.schedule import LOW_PRIORITY
+from llmcache.scheduler.warmup import intent_files, load_intents
+from llmcache.shared.config import Settings
+from llmcache.shared.jobs import Job, JobOverrides
+from llmcache.shared.models import Miss, PurgeSelector
+from llmcache.shared.pipeline import Deferred
+from llmcache.workers.batch.service import BatchWorker
+from llmcache.workers.batch.settings import BatchSettings
+from llmcache.workers.resources import WorkerResources
 
 log = structlog.get_logger("llmcache.tasks")
 

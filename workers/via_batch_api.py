@@ -32,16 +32,16 @@ from typing import Any, TextIO
 import structlog
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.answering.base import Answered, MissOutcome, MissRequest
-from shared.jobs import Job, JobError, JobResult, Outcome
-from shared.models import Completion, ProviderName
-from shared.providers.batch_api.answerer import BatchAPIAnswerer
-from shared.providers.batch_api.base import BatchAPIClient, JobProgress, PollPolicy, SubmittedJob
-from shared.providers.pricing import PricingTable
-from workers.batch.formats import BatchFormat, LineError, LineOptions, ParsedLine, error_line, result_line
-from workers.batch.parsing import LineRules, line_digest, options_digest, parse_file
-from workers.batch.resume import row_key
-from workers.batch_api_tasks import LOOKUP_TASK, STORE_TASK
+from llmcache.shared.answering.base import Answered, MissOutcome, MissRequest
+from llmcache.shared.jobs import Job, JobError, JobResult, Outcome
+from llmcache.shared.models import Completion, ProviderName
+from llmcache.shared.providers.batch_api.answerer import BatchAPIAnswerer
+from llmcache.shared.providers.batch_api.base import BatchAPIClient, JobProgress, PollPolicy, SubmittedJob
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.workers.batch.formats import BatchFormat, LineError, LineOptions, ParsedLine, error_line, result_line
+from llmcache.workers.batch.parsing import LineRules, line_digest, options_digest, parse_file
+from llmcache.workers.batch.resume import row_key
+from llmcache.workers.batch_api_tasks import LOOKUP_TASK, STORE_TASK
 
 log = structlog.get_logger("llmcache.batch_api")
 STATE_VERSION = 1

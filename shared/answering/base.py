@@ -17,9 +17,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
-from shared.jobs import JobError
-from shared.models import CacheRequest, Completion
-from shared.providers.prompt_cache import PromptCacheTTL
+from llmcache.shared.jobs import JobError
+from llmcache.shared.models import CacheRequest, Completion
+from llmcache.shared.providers.prompt_cache import PromptCacheTTL
 
 
 class MissRequest(BaseModel):

@@ -10,18 +10,18 @@ from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 
 import structlog
 
-from shared.answering.base import Answered, Failed, MissOutcome, MissRequest
-from shared.errors import (
+from llmcache.shared.answering.base import Answered, Failed, MissOutcome, MissRequest
+from llmcache.shared.errors import (
     BackendError,
     LLMCacheError,
     ProviderError,
     RateLimitWaitTooLongError,
     RetryableProviderError,
 )
-from shared.jobs import JobError
-from shared.models import ProviderName
-from shared.providers.base import Provider
-from shared.providers.lint import PromptLintReporter
+from llmcache.shared.jobs import JobError
+from llmcache.shared.models import ProviderName
+from llmcache.shared.providers.base import Provider
+from llmcache.shared.providers.lint import PromptLintReporter
 
 log = structlog.get_logger("llmcache.answering")
 

@@ -1,5 +1,5 @@
 """Embedders: the local MiniLM (default) and OpenAI's hosted embeddings."""
 
-from shared.embedding.base import Embedder, Vectors, l2_normalise
+from llmcache.shared.embedding.base import Embedder, Vectors, l2_normalise
 
 __all__ = ["Embedder", "Vectors", "l2_normalise"]

@@ -11,8 +11,8 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from shared.embedding.base import Vectors, l2_normalise
-from shared.embedding.minilm_graph import build_minilm_graph
+from llmcache.shared.embedding.base import Vectors, l2_normalise
+from llmcache.shared.embedding.minilm_graph import build_minilm_graph
 
 MAX_SEQ_LENGTH = 256  # sentence-transformers' max_seq_length for this model
 DIMENSION = 384
@@ -46,7 +46,8 @@ class MiniLMEmbedder:
         graph = build_minilm_graph(directory).SerializeToString()
         self._session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         self._batch_size = batch_size
-        # which weights: a same-shaped fine-tune must not share a vector space with these (see shared.keys)
+        # which weights: a same-shaped fine-tune must not share a vector space with these (see
+        # llmcache.shared.request_keys)
         with (directory / "model.safetensors").open("rb") as weights:
             self._version = hashlib.file_digest(weights, "sha256").hexdigest()[:16]
 

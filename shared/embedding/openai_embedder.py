@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 from openai import OpenAI
 
-from shared.embedding.base import Vectors, l2_normalise
+from llmcache.shared.embedding.base import Vectors, l2_normalise
 
 KNOWN_DIMENSIONS = {"text-embedding-3-small": 1536, "text-embedding-3-large": 3072, "text-embedding-ada-002": 1536}
 

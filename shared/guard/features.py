@@ -8,7 +8,7 @@ import re
 
 import numpy as np
 
-from shared.embedding.base import Vectors
+from llmcache.shared.embedding.base import Vectors
 
 # bump when the layout below changes: a model trained on another layout is refused at load time
 FEATURE_LAYOUT = "minilm384-pair-v1"

@@ -17,10 +17,10 @@ import redis
 import structlog
 from pydantic import BaseModel
 
-from shared.models import CacheRequest, Message, ProviderName
+from llmcache.shared.models import CacheRequest, Message, ProviderName
 
 if TYPE_CHECKING:  # the providers import the settings, which import the policy, which imports the guard
-    from shared.providers.base import Provider
+    from llmcache.shared.providers.base import Provider
 
 log = structlog.get_logger(__name__)
 

@@ -1,6 +1,6 @@
-"""The learned pair verifier: a LightGBM model over `shared.guard.features`, trained on the Quora training pairs by
-`llmcache train verifier` and shipped gzipped in `shared/guard/data` (1.9 MB), so no training happens at install.
-Its score is the probability that an answer for the cached question serves the query."""
+"""The learned pair verifier: a LightGBM model over `llmcache.shared.guard.features`, trained on the Quora training
+pairs by `llmcache train verifier` and shipped gzipped in `shared/guard/data` (1.9 MB), so no training happens at
+install. Its score is the probability that an answer for the cached question serves the query."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from shared.embedding.base import Vectors
-from shared.guard.features import FEATURE_LAYOUT, feature_count
+from llmcache.shared.embedding.base import Vectors
+from llmcache.shared.guard.features import FEATURE_LAYOUT, feature_count
 
 DATA_DIR = Path(__file__).with_name("data")
 MODEL_FILE = "pair_verifier.lgb.gz"

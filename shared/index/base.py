@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from shared.embedding.base import Vectors
+from llmcache.shared.embedding.base import Vectors
 
 NO_USER = ""  # payload value for "not user-scoped": Qdrant matches values, not nulls, cheaply
 
@@ -31,7 +31,7 @@ class PointPayload(BaseModel):
 
     entry_id: str
     context_fp: str
-    embedder: str = ""  # the vector space (shared.keys.embedder_identity); also inside context_fp
+    embedder: str = ""  # the vector space (llmcache.shared.request_keys.embedder_identity); also inside context_fp
     namespace: str
     version: str
     tenant: str

@@ -19,9 +19,9 @@ from typing import Any
 
 import qdrant_edge as qe
 
-from shared.embedding.base import Vectors
-from shared.errors import BackendError, ShardInUseError, wraps_backend_errors
-from shared.index.base import (
+from llmcache.shared.embedding.base import Vectors
+from llmcache.shared.errors import BackendError, ShardInUseError, wraps_backend_errors
+from llmcache.shared.index.base import (
     INDEXED_FLOAT_FIELDS,
     INDEXED_KEYWORD_FIELDS,
     Candidate,

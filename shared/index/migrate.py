@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import qdrant_edge as qe
 from pydantic import BaseModel
 
-from shared.index.base import IndexPoint, PointPayload, VectorIndex, stored_vector
-from shared.index.edge import EdgeVectorIndex
+from llmcache.shared.index.base import IndexPoint, PointPayload, VectorIndex, stored_vector
+from llmcache.shared.index.edge import EdgeVectorIndex
 
 
 class MigrationReport(BaseModel):

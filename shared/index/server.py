@@ -15,9 +15,9 @@ import httpx
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ApiException
 
-from shared.embedding.base import Vectors
-from shared.errors import wraps_backend_errors
-from shared.index.base import (
+from llmcache.shared.embedding.base import Vectors
+from llmcache.shared.errors import wraps_backend_errors
+from llmcache.shared.index.base import (
     INDEXED_FLOAT_FIELDS,
     INDEXED_KEYWORD_FIELDS,
     Candidate,

@@ -7,13 +7,13 @@ from typing import Any
 import anthropic
 from anthropic.types import Message as AnthropicMessage
 
-from shared.errors import InvalidRequestError
-from shared.models import CacheRequest, Completion, ProviderName, Usage
-from shared.providers.base import CallPolicy, split_sdk_params
-from shared.providers.prompt_cache import AnthropicPrompt, PromptCacheTTL, plan_anthropic_breakpoints
-from shared.providers.retry import call_with_retries
-from shared.providers.sdk_errors import sdk_call
-from shared.providers.tokens import count_content_tokens
+from llmcache.shared.errors import InvalidRequestError
+from llmcache.shared.models import CacheRequest, Completion, ProviderName, Usage
+from llmcache.shared.providers.base import CallPolicy, split_sdk_params
+from llmcache.shared.providers.prompt_cache import AnthropicPrompt, PromptCacheTTL, plan_anthropic_breakpoints
+from llmcache.shared.providers.retry import call_with_retries
+from llmcache.shared.providers.sdk_errors import sdk_call
+from llmcache.shared.providers.tokens import count_content_tokens
 
 
 class AnthropicProvider:

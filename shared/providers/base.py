@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
-from shared.config import RateLimit, RetrySettings
-from shared.models import CacheRequest, Completion, ProviderName
-from shared.providers.pricing import PricingTable
-from shared.providers.prompt_cache import PromptCacheTTL
-from shared.providers.ratelimit import SharedRateLimiter
+from llmcache.shared.config import RateLimit, RetrySettings
+from llmcache.shared.models import CacheRequest, Completion, ProviderName
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.shared.providers.prompt_cache import PromptCacheTTL
+from llmcache.shared.providers.ratelimit import SharedRateLimiter
 
 
 @runtime_checkable

@@ -7,14 +7,14 @@ import openai
 import redis
 from pydantic import SecretStr
 
-from shared.config import Settings
-from shared.keyspace import Keyspace
-from shared.models import ProviderName
-from shared.providers.anthropic_provider import AnthropicProvider
-from shared.providers.base import CallPolicy, Provider
-from shared.providers.openai_provider import OpenAIProvider
-from shared.providers.pricing import PricingTable
-from shared.providers.ratelimit import SharedRateLimiter
+from llmcache.shared.config import Settings
+from llmcache.shared.models import ProviderName
+from llmcache.shared.providers.anthropic_provider import AnthropicProvider
+from llmcache.shared.providers.base import CallPolicy, Provider
+from llmcache.shared.providers.openai_provider import OpenAIProvider
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.shared.providers.ratelimit import SharedRateLimiter
+from llmcache.shared.redis_keys import Keyspace
 
 
 def _secret(value: SecretStr | None) -> str | None:

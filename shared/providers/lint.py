@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from shared.models import CacheRequest
-from shared.providers.tokens import count_tokens
+from llmcache.shared.models import CacheRequest
+from llmcache.shared.providers.tokens import count_tokens
 
 log = structlog.get_logger("llmcache.providers.lint")
 

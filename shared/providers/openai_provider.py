@@ -8,13 +8,13 @@ import openai
 import structlog
 from openai.types.chat import ChatCompletion
 
-from shared.errors import InvalidRequestError
-from shared.models import CacheRequest, Completion, ProviderName, Usage
-from shared.providers.base import CallPolicy, max_output_tokens, split_sdk_params
-from shared.providers.prompt_cache import PromptCacheTTL, openai_prompt_cache_key
-from shared.providers.retry import call_with_retries
-from shared.providers.sdk_errors import sdk_call
-from shared.providers.tokens import count_content_tokens
+from llmcache.shared.errors import InvalidRequestError
+from llmcache.shared.models import CacheRequest, Completion, ProviderName, Usage
+from llmcache.shared.providers.base import CallPolicy, max_output_tokens, split_sdk_params
+from llmcache.shared.providers.prompt_cache import PromptCacheTTL, openai_prompt_cache_key
+from llmcache.shared.providers.retry import call_with_retries
+from llmcache.shared.providers.sdk_errors import sdk_call
+from llmcache.shared.providers.tokens import count_content_tokens
 
 log = structlog.get_logger("llmcache.providers.openai")
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.errors import ConfigurationError
-from shared.models import ProviderName, Usage
+from llmcache.shared.errors import ConfigurationError
+from llmcache.shared.models import ProviderName, Usage
 
 PER_TOKEN = 1_000_000
 
@@ -59,7 +59,7 @@ class PricingTable(BaseModel):
 
     @classmethod
     def load(cls, path: Path | None = None) -> PricingTable:
-        raw = path.read_text() if path else resources.files("shared").joinpath("data/pricing.json").read_text()
+        raw = path.read_text() if path else resources.files("llmcache.shared").joinpath("data/pricing.json").read_text()
         return cls.model_validate(json.loads(raw))
 
     def price(self, model: str) -> ModelPrice:

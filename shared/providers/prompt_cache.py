@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from shared.providers.tokens import count_content_tokens
+from llmcache.shared.providers.tokens import count_content_tokens
 
 MAX_BREAKPOINTS = 4
 PromptCacheTTL = Literal["5m", "1h"]

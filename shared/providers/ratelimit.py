@@ -11,9 +11,9 @@ import time
 
 import redis
 
-from shared.config import RateLimit
-from shared.errors import RateLimitWaitTooLongError, wraps_backend_errors
-from shared.keyspace import Keyspace
+from llmcache.shared.config import RateLimit
+from llmcache.shared.errors import RateLimitWaitTooLongError, wraps_backend_errors
+from llmcache.shared.redis_keys import Keyspace
 
 WINDOW_MS = 60_000
 _redis_errors = wraps_backend_errors("redis", (redis.RedisError,))  # a Redis failure is not a provider error

@@ -10,8 +10,8 @@ import structlog
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt, stop_after_delay
 from tenacity.wait import wait_base, wait_random_exponential
 
-from shared.config import RetrySettings
-from shared.errors import RetryableProviderError
+from llmcache.shared.config import RetrySettings
+from llmcache.shared.errors import RetryableProviderError
 
 log = structlog.get_logger("llmcache.providers.retry")
 T = TypeVar("T")

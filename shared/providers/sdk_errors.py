@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import anthropic
 import openai
 
-from shared.errors import PermanentProviderError, ProviderError, RetryableProviderError
+from llmcache.shared.errors import PermanentProviderError, ProviderError, RetryableProviderError
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
 

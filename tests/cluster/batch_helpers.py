@@ -16,10 +16,10 @@ from typing import Any
 
 import redis
 
-from shared.config import load_settings
-from shared.emulator.server import RunningEmulator
+from llmcache.shared.config import load_settings
+from llmcache.testing.emulator.server import RunningEmulator
+from llmcache.workers.producer import LLMCacheClient
 from tests.cluster.conftest import ROOT, Cluster, cluster_env
-from workers.producer import LLMCacheClient
 
 SYSTEM = "You are the support assistant of Acme Cloud. Answer in two sentences."
 
@@ -102,7 +102,7 @@ def openai_line(
 
 
 def batch_command(cluster: Cluster, *args: str) -> list[str]:
-    return [sys.executable, "-m", "workers.cli", "batch", "run", *args, "--no-progress"]
+    return [sys.executable, "-m", "llmcache.workers.cli", "batch", "run", *args, "--no-progress"]
 
 
 def run_cli(cluster: Cluster, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

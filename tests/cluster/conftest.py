@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.config import Settings, load_settings
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
-from workers.producer import LLMCacheClient
+from llmcache.shared.config import Settings, load_settings
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
+from llmcache.workers.producer import LLMCacheClient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,8 @@ class Cluster:
     def start(self, *command: str, name: str) -> subprocess.Popen[bytes]:
         log = (self.logs / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "workers.cli", *command], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "llmcache.workers.cli", *command], env=self.env, stdout=log,
+            stderr=subprocess.STDOUT,
             cwd=ROOT,
         )  # fmt: skip
         self.processes.append(process)

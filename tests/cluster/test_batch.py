@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import redis
 
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
-from shared.models import CacheEntry
+from llmcache.shared.models import CacheEntry
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
 from tests.cluster.batch_helpers import (
     SYSTEM,
     answer_text,

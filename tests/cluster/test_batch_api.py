@@ -21,16 +21,16 @@ import openai
 import pytest
 import redis
 
-from shared.config import RetrySettings, load_settings
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
-from shared.models import CacheRequest
-from shared.providers.base import CallPolicy
-from shared.providers.openai_provider import OpenAIProvider
-from shared.providers.pricing import PricingTable
+from llmcache.shared.config import RetrySettings, load_settings
+from llmcache.shared.models import CacheRequest
+from llmcache.shared.providers.base import CallPolicy
+from llmcache.shared.providers.openai_provider import OpenAIProvider
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
+from llmcache.workers.producer import LLMCacheClient
+from llmcache.workers.via_batch_api import state_path
 from tests.cluster.conftest import ROOT, Cluster, cluster_env
-from workers.producer import LLMCacheClient
-from workers.via_batch_api import state_path
 
 SYSTEM = "You are the support assistant of Acme Cloud. Answer in two sentences."
 OPENAI_MODEL = "gpt-4o-mini"
@@ -126,7 +126,7 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 def command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "workers.cli", "batch", *args]
+    return [sys.executable, "-m", "llmcache.workers.cli", "batch", *args]
 
 
 def run_cli(cluster: Cluster, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:

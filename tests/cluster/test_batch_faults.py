@@ -7,8 +7,8 @@ import subprocess
 import uuid
 from pathlib import Path
 
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
 from tests.cluster.batch_helpers import (
     batch_cluster,
     batch_command,

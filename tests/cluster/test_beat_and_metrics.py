@@ -13,10 +13,10 @@ from pathlib import Path
 
 import redis
 
-from scheduler.schedule import build_schedule
-from shared.jobs import Job, Outcome
-from shared.keyspace import Keyspace
-from shared.models import CacheRequest
+from llmcache.scheduler.schedule import build_schedule
+from llmcache.shared.jobs import Job, Outcome
+from llmcache.shared.models import CacheRequest
+from llmcache.shared.redis_keys import Keyspace
 from tests.cluster.conftest import ROOT, Cluster, cluster_env
 
 
@@ -63,7 +63,9 @@ def test_two_beats_one_schedule_and_failover(cluster: Cluster) -> None:
     env = cluster_env({**{k: v for k, v in cluster.env.items() if k.startswith("LLMCACHE_")}, **fast})
     logs = [(cluster.logs / f"beat{i}.log").open("ab") for i in range(2)]
     beats = [
-        subprocess.Popen([sys.executable, "-m", "workers.cli", "beat"], env=env, cwd=ROOT, stdout=log, stderr=log)
+        subprocess.Popen(
+            [sys.executable, "-m", "llmcache.workers.cli", "beat"], env=env, cwd=ROOT, stdout=log, stderr=log
+        )
         for log in logs
     ]
     try:
@@ -168,7 +170,8 @@ def test_metrics_match_the_emulators_call_counts(cluster: Cluster) -> None:
     for text in texts:  # one after another: 3 misses and 1 exact hit
         cluster.client.submit(Job(request=request(text, tenant, namespace=namespace, model=model))).result(60)
     stats = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "stats", "--json"], env=cluster.env, cwd=ROOT, capture_output=True,
+        [sys.executable, "-m", "llmcache.workers.cli", "stats", "--json"], env=cluster.env, cwd=ROOT,
+        capture_output=True,
         text=True, timeout=60, check=True,
     )  # fmt: skip
     totals = json.loads(stats.stdout)["totals"][f"{namespace}|gpt-4o-mini"]
@@ -179,7 +182,7 @@ def test_metrics_match_the_emulators_call_counts(cluster: Cluster) -> None:
     # the Prometheus endpoint of the metrics worker says the same
     port = _free_port()
     metrics = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "metrics", "--port", str(port)], env=cluster.env, cwd=ROOT,
+        [sys.executable, "-m", "llmcache.workers.cli", "metrics", "--port", str(port)], env=cluster.env, cwd=ROOT,
         stdout=(cluster.logs / "metrics.log").open("ab"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

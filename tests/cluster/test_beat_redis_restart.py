@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from shared.keyspace import Keyspace
+from llmcache.shared.redis_keys import Keyspace
 from tests.cluster.conftest import ROOT, cluster_env
 from tests.conftest import PrivateRedis
 
@@ -41,7 +41,9 @@ def test_beat_keeps_scheduling_after_a_redis_restart(private_redis: PrivateRedis
     )
     logs = [(tmp_path / f"beat{i}.log").open("ab") for i in range(2)]
     beats = [
-        subprocess.Popen([sys.executable, "-m", "workers.cli", "beat"], env=env, cwd=ROOT, stdout=log, stderr=log)
+        subprocess.Popen(
+            [sys.executable, "-m", "llmcache.workers.cli", "beat"], env=env, cwd=ROOT, stdout=log, stderr=log
+        )
         for log in logs
     ]
     client = redis.Redis.from_url(private_redis.url)

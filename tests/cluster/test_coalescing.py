@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from shared.embedding.base import Embedder
-from shared.jobs import Job, JobResult, Outcome
-from shared.models import CacheRequest
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.jobs import Job, JobResult, Outcome
+from llmcache.shared.models import CacheRequest
 from tests.cluster.conftest import Cluster
 
 SYSTEM = "You are the support assistant of Acme Cloud. Answer in two sentences."

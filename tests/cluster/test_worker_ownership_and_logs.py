@@ -13,13 +13,13 @@ from typing import Any
 import pytest
 import redis
 
-from shared.config import load_settings
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
-from shared.jobs import Job, Outcome
-from shared.models import CacheRequest
+from llmcache.shared.config import load_settings
+from llmcache.shared.jobs import Job, Outcome
+from llmcache.shared.models import CacheRequest
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
+from llmcache.workers.producer import LLMCacheClient
 from tests.cluster.conftest import Cluster, cluster_env
-from workers.producer import LLMCacheClient
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,10 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.jobs import JobResult, Outcome
-from shared.keyspace import Keyspace
-from shared.metrics import MetricsRecorder, MetricsRollup
-from shared.models import Completion, Usage
+from llmcache.shared.jobs import JobResult, Outcome
+from llmcache.shared.metrics import MetricsRecorder, MetricsRollup
+from llmcache.shared.models import Completion, Usage
+from llmcache.shared.redis_keys import Keyspace
 from tests.infra.promql import dashboard_expressions, metric_names, rule_expressions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def metrics_worker(redis_url: str, key_prefix: str, tmp_path: Path) -> Iterator[
     )  # fmt: skip
     log = (tmp_path / "metrics.log").open("ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "metrics", "--port", str(port)], env=env, cwd=ROOT, stdout=log,
+        [sys.executable, "-m", "llmcache.workers.cli", "metrics", "--port", str(port)], env=env, cwd=ROOT, stdout=log,
         stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:

@@ -15,15 +15,15 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 
+from llmcache.workers.app import QUEUES
 from tests.infra.kustomize import build, load_documents
-from workers.app import QUEUES
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "infra" / "k8s"
 OVERLAYS = sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomization.yaml"))
 KUBERNETES_VERSIONS = ("1.31.0", "1.37.0")  # the oldest release still supported upstream here, and the newest
 KEDA_SCHEMA = json.loads((ROOT / "tests/data/schemas/keda-scaledobject-v1alpha1.json").read_text())
-PRIORITY_STEPS = range(10)  # workers.app: kombu's priority lists llm, llm:1 .. llm:9
+PRIORITY_STEPS = range(10)  # llmcache.workers.app: kombu's priority lists llm, llm:1 .. llm:9
 
 
 def rendered(overlay: str) -> list[dict[str, Any]]:
@@ -83,7 +83,8 @@ def test_keda_scales_the_workers_on_every_priority_list_of_the_llm_queue(overlay
     redis_host = config["LLMCACHE_REDIS_URL"].split("//")[1].split("/")[0]
     assert {t["metadata"]["address"] for t in scaled["triggers"]} == {redis_host}
     assert set(QUEUES) <= {"llm", "maintenance", "metrics"}, (
-        f"workers.app.QUEUES gained {set(QUEUES) - {'llm', 'maintenance', 'metrics'}}: scale the workers on it too"
+        f"llmcache.workers.app.QUEUES gained {set(QUEUES) - {'llm', 'maintenance', 'metrics'}}: scale the workers on "
+        "it too"
     )
 
 

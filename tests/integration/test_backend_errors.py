@@ -13,22 +13,22 @@ import pytest
 import redis
 from qdrant_client import QdrantClient
 
-from shared.coalesce import InflightCoordinator
-from shared.config import RateLimit
-from shared.embedding.base import Embedder
-from shared.errors import BackendError, RetryableProviderError, wraps_backend_errors
-from shared.index.base import PointSelector
-from shared.index.edge import EdgeVectorIndex
-from shared.index.server import ServerVectorIndex
-from shared.jobs import Job, JobResult, Outcome
-from shared.keyspace import Keyspace
-from shared.metrics import MetricsRecorder
-from shared.models import CacheRequest
-from shared.pipeline import JobProcessor
-from shared.providers.factory import build_providers
-from shared.providers.ratelimit import SharedRateLimiter
-from shared.runtime import build_runtime
-from shared.store import EntryStore, VersionRegistry
+from llmcache.shared.coalesce import InflightCoordinator
+from llmcache.shared.config import RateLimit
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.entry_store import EntryStore, VersionRegistry
+from llmcache.shared.errors import BackendError, RetryableProviderError, wraps_backend_errors
+from llmcache.shared.index.base import PointSelector
+from llmcache.shared.index.edge import EdgeVectorIndex
+from llmcache.shared.index.server import ServerVectorIndex
+from llmcache.shared.jobs import Job, JobResult, Outcome
+from llmcache.shared.metrics import MetricsRecorder
+from llmcache.shared.models import CacheRequest
+from llmcache.shared.pipeline import JobProcessor
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.ratelimit import SharedRateLimiter
+from llmcache.shared.redis_keys import Keyspace
+from llmcache.shared.runtime import build_runtime
 from tests.conftest import free_port, make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,8 +164,8 @@ def test_a_second_process_cannot_open_an_owned_edge_shard(tmp_path: Path) -> Non
     owner.ensure_ready()
     try:
         probe = (
-            "import sys; from pathlib import Path; from shared.index.edge import EdgeVectorIndex\n"
-            "from shared.errors import ShardInUseError\n"
+            "import sys; from pathlib import Path; from llmcache.shared.index.edge import EdgeVectorIndex\n"
+            "from llmcache.shared.errors import ShardInUseError\n"
             "try:\n    EdgeVectorIndex(Path(sys.argv[1]), dimension=4).ensure_ready()\n"
             "except ShardInUseError as error:\n    print(error); sys.exit(7)\n"
         )

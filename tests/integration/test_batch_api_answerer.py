@@ -11,19 +11,19 @@ import anthropic
 import httpx2
 import openai
 
-from shared.answering.base import Answered, Failed, MissRequest
-from shared.config import RetrySettings
-from shared.emulator.transport import EmulatorTransport
-from shared.models import CacheRequest, ProviderName
-from shared.providers.anthropic_provider import AnthropicProvider
-from shared.providers.base import CallPolicy
-from shared.providers.batch_api.answerer import BatchAPIAnswerer, custom_id_for
-from shared.providers.batch_api.anthropic_batches import AnthropicBatchClient
-from shared.providers.batch_api.base import BatchAPIClient, PollPolicy
-from shared.providers.batch_api.openai_batches import OpenAIBatchClient
-from shared.providers.openai_provider import OpenAIProvider
-from shared.providers.pricing import PricingTable
-from workers.via_batch_api import FileLedger, state_path
+from llmcache.shared.answering.base import Answered, Failed, MissRequest
+from llmcache.shared.config import RetrySettings
+from llmcache.shared.models import CacheRequest, ProviderName
+from llmcache.shared.providers.anthropic_provider import AnthropicProvider
+from llmcache.shared.providers.base import CallPolicy
+from llmcache.shared.providers.batch_api.answerer import BatchAPIAnswerer, custom_id_for
+from llmcache.shared.providers.batch_api.anthropic_batches import AnthropicBatchClient
+from llmcache.shared.providers.batch_api.base import BatchAPIClient, PollPolicy
+from llmcache.shared.providers.batch_api.openai_batches import OpenAIBatchClient
+from llmcache.shared.providers.openai_provider import OpenAIProvider
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.testing.emulator.transport import EmulatorTransport
+from llmcache.workers.via_batch_api import FileLedger, state_path
 
 POLL = PollPolicy(initial_seconds=0.01, max_seconds=0.05)
 

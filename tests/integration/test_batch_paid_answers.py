@@ -11,18 +11,18 @@ from pathlib import Path
 
 import structlog
 
-from shared.answering.base import MissOutcome, MissRequest
-from shared.answering.sync_sdk import SyncSDKAnswerer
-from shared.config import load_settings
-from shared.embedding.base import Embedder
-from shared.emulator.server import RunningEmulator
-from shared.providers.factory import build_providers
-from shared.providers.pricing import PricingTable
-from shared.runtime import build_runtime
+from llmcache.shared.answering.base import MissOutcome, MissRequest
+from llmcache.shared.answering.sync_sdk import SyncSDKAnswerer
+from llmcache.shared.config import load_settings
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.shared.runtime import build_runtime
+from llmcache.testing.emulator.server import RunningEmulator
+from llmcache.workers.batch.formats import LineOptions
+from llmcache.workers.batch.messages import AnswerChunk, AnswerItem, ChunkLine, ChunkResult, RunSpec
+from llmcache.workers.batch.misses import MissAnswering
 from tests.conftest import PrivateRedis
-from workers.batch.formats import LineOptions
-from workers.batch.messages import AnswerChunk, AnswerItem, ChunkLine, ChunkResult, RunSpec
-from workers.batch.misses import MissAnswering
 
 
 class RedisGoesAwayAfterAnswering:

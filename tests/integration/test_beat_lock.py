@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import redis
 
-from scheduler.single_beat import BeatLock, Claim
-from shared.keyspace import Keyspace
+from llmcache.scheduler.single_beat import BeatLock, Claim
+from llmcache.shared.redis_keys import Keyspace
 from tests.conftest import free_port
 
 

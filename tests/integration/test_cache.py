@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.index.base import PointSelector
-from shared.models import (
+from llmcache.shared.index.base import PointSelector
+from llmcache.shared.models import (
     CacheRequest,
     Completion,
     ExactHit,
@@ -19,7 +19,7 @@ from shared.models import (
     SemanticHit,
     utc_now,
 )
-from shared.runtime import CacheRuntime
+from llmcache.shared.runtime import CacheRuntime
 
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "I forgot my password, how can I change it?"
@@ -219,7 +219,7 @@ def test_purge_by_each_selector(runtime: CacheRuntime, kind: str) -> None:
 
 
 def test_purge_needs_exactly_one_selection(runtime: CacheRuntime) -> None:
-    from shared.errors import InvalidRequestError
+    from llmcache.shared.errors import InvalidRequestError
 
     with pytest.raises(InvalidRequestError, match="exactly one"):
         runtime.cache.purge(PurgeSelector(tenant="a", namespace="faq"))

@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import redis
 
-from shared.coalesce import InflightCoordinator, Leadership, WaitOn
-from shared.embedding.base import Embedder
-from shared.guard.learned import LearnedVerifier
-from shared.guard.verifier import FalseHitGuard, VerifierThresholds
-from shared.keyspace import Keyspace
+from llmcache.shared.coalesce import InflightCoordinator, Leadership, WaitOn
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.guard.learned import LearnedVerifier
+from llmcache.shared.guard.verifier import FalseHitGuard
+from llmcache.shared.policy import VerifierThresholds
+from llmcache.shared.redis_keys import Keyspace
 
 
 def coordinator(redis_url: str, key_prefix: str, lock_seconds: float = 30) -> InflightCoordinator:

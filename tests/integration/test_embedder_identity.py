@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from shared.embedding.base import Embedder, Vectors
-from shared.models import CacheRequest, Completion, ExactHit, Message, Miss, SemanticHit
-from shared.runtime import build_runtime
+from llmcache.shared.embedding.base import Embedder, Vectors
+from llmcache.shared.models import CacheRequest, Completion, ExactHit, Message, Miss, SemanticHit
+from llmcache.shared.runtime import build_runtime
 from tests.conftest import make_settings
 
 

@@ -12,17 +12,24 @@ import anthropic
 import openai
 import pytest
 
-from shared.config import RetrySettings
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
-from shared.models import CacheRequest, Usage
-from shared.providers.anthropic_provider import AnthropicProvider
-from shared.providers.base import CallPolicy
-from shared.providers.batch_api.anthropic_batches import AnthropicBatchClient
-from shared.providers.batch_api.base import BatchAPIClient, BatchItem, BatchLimits, PollPolicy, split, wait_until_ended
-from shared.providers.batch_api.openai_batches import OpenAIBatchClient
-from shared.providers.openai_provider import OpenAIProvider
-from shared.providers.pricing import PricingTable
+from llmcache.shared.config import RetrySettings
+from llmcache.shared.models import CacheRequest, Usage
+from llmcache.shared.providers.anthropic_provider import AnthropicProvider
+from llmcache.shared.providers.base import CallPolicy
+from llmcache.shared.providers.batch_api.anthropic_batches import AnthropicBatchClient
+from llmcache.shared.providers.batch_api.base import (
+    BatchAPIClient,
+    BatchItem,
+    BatchLimits,
+    PollPolicy,
+    split,
+    wait_until_ended,
+)
+from llmcache.shared.providers.batch_api.openai_batches import OpenAIBatchClient
+from llmcache.shared.providers.openai_provider import OpenAIProvider
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
 
 MODEL = "gpt-4o-mini"
 CLAUDE = "claude-haiku-4-5"

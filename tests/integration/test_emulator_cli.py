@@ -20,7 +20,7 @@ def _json(url: str, post: bool = False) -> Any:
 
 def test_emulator_process_serves_the_sdk_and_reports_stats() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "workers.cli", "emulator", "--port", "0"],
+        [sys.executable, "-m", "llmcache.workers.cli", "emulator", "--port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

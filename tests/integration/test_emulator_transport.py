@@ -10,7 +10,7 @@ import anthropic
 import httpx2
 import openai
 
-from shared.emulator.transport import EmulatorTransport
+from llmcache.testing.emulator.transport import EmulatorTransport
 
 
 def test_openai_chat_and_batch_through_the_transport() -> None:

@@ -8,12 +8,13 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.server import RunningEmulator
-from shared.guard.judge import EquivalenceJudge, judge_prompt, parse_judge_prompt
-from shared.guard.pair_model import loaded_pair_model
-from shared.guard.verifier import FalseHitGuard, VerifierThresholds
-from shared.providers.factory import build_providers
+from llmcache.shared.guard.judge import EquivalenceJudge, judge_prompt, parse_judge_prompt
+from llmcache.shared.guard.pair_model import loaded_pair_model
+from llmcache.shared.guard.verifier import FalseHitGuard
+from llmcache.shared.policy import VerifierThresholds
+from llmcache.shared.providers.factory import build_providers
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.server import RunningEmulator
 from tests.conftest import emulator_settings
 
 BOOK = {

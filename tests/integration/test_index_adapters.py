@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from qdrant_client import QdrantClient
 
-from shared.index.base import IndexPoint, PointPayload, PointSelector, VectorIndex
-from shared.index.edge import EdgeVectorIndex
-from shared.index.server import ServerVectorIndex
+from llmcache.shared.index.base import IndexPoint, PointPayload, PointSelector, VectorIndex
+from llmcache.shared.index.edge import EdgeVectorIndex
+from llmcache.shared.index.server import ServerVectorIndex
 
 DIM = 8
 

@@ -9,9 +9,8 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import CollectorRegistry
 
-from shared.jobs import JobResult, Outcome
-from shared.keyspace import Keyspace
-from shared.metrics import (
+from llmcache.shared.jobs import JobResult, Outcome
+from llmcache.shared.metrics import (
     LATENCY_BUCKETS,
     MetricsRecorder,
     MetricsRollup,
@@ -19,7 +18,8 @@ from shared.metrics import (
     prometheus_families,
     read_snapshot,
 )
-from shared.models import Completion, Usage
+from llmcache.shared.models import Completion, Usage
+from llmcache.shared.redis_keys import Keyspace
 
 
 class Clock:

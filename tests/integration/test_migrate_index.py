@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 from qdrant_client import QdrantClient
 
-from shared.index.base import IndexPoint, PointPayload, PointSelector
-from shared.index.edge import EdgeVectorIndex
-from shared.index.migrate import migrate_index
-from shared.index.server import ServerVectorIndex
+from llmcache.shared.index.base import IndexPoint, PointPayload, PointSelector
+from llmcache.shared.index.edge import EdgeVectorIndex
+from llmcache.shared.index.migrate import migrate_index
+from llmcache.shared.index.server import ServerVectorIndex
 
 ROOT = Path(__file__).resolve().parents[2]
 DIMENSION = 384
@@ -80,7 +80,7 @@ def test_the_command_copies_the_shard_of_the_data_dir(tmp_path: Path) -> None:
     env.update({"LLMCACHE_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT)})
     target = tmp_path / "qdrant"
     done = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "migrate-index", "--to", str(target), "--collection", "moved"],
+        [sys.executable, "-m", "llmcache.workers.cli", "migrate-index", "--to", str(target), "--collection", "moved"],
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
@@ -91,7 +91,7 @@ def test_the_command_copies_the_shard_of_the_data_dir(tmp_path: Path) -> None:
     finally:
         client.close()
     missing = subprocess.run(
-        [sys.executable, "-m", "workers.cli", "migrate-index", "--to", str(target)],
+        [sys.executable, "-m", "llmcache.workers.cli", "migrate-index", "--to", str(target)],
         env={**env, "LLMCACHE_DATA_DIR": str(tmp_path / "nothing")}, cwd=ROOT, capture_output=True, text=True,
         timeout=120, check=False,
     )  # fmt: skip

@@ -13,19 +13,19 @@ import pytest
 import redis
 import structlog
 
-from shared.coalesce import InflightCoordinator
-from shared.config import Settings
-from shared.embedding.base import Embedder
-from shared.emulator.server import RunningEmulator
-from shared.jobs import Job, JobOverrides, JobResult, Outcome
-from shared.keyspace import Keyspace
-from shared.metrics import MetricsRecorder
-from shared.models import CacheRequest, Completion, ExactHit, ProviderName
-from shared.pipeline import JobProcessor
-from shared.providers.base import Provider
-from shared.providers.factory import build_providers
-from shared.providers.prompt_cache import PromptCacheTTL
-from shared.runtime import CacheRuntime, build_runtime
+from llmcache.shared.coalesce import InflightCoordinator
+from llmcache.shared.config import Settings
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.jobs import Job, JobOverrides, JobResult, Outcome
+from llmcache.shared.metrics import MetricsRecorder
+from llmcache.shared.models import CacheRequest, Completion, ExactHit, ProviderName
+from llmcache.shared.pipeline import JobProcessor
+from llmcache.shared.providers.base import Provider
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.prompt_cache import PromptCacheTTL
+from llmcache.shared.redis_keys import Keyspace
+from llmcache.shared.runtime import CacheRuntime, build_runtime
+from llmcache.testing.emulator.server import RunningEmulator
 from tests.conftest import PrivateRedis, emulator_settings, free_port, make_settings
 
 

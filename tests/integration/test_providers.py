@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 import redis
 
-from shared.emulator.server import RunningEmulator
-from shared.errors import PermanentProviderError, RetryableProviderError
-from shared.models import CacheRequest, Completion
-from shared.providers.base import Provider
-from shared.providers.factory import build_providers
-from shared.providers.pricing import PricingTable
-from shared.providers.prompt_cache import PromptCacheTTL
-from shared.providers.tokens import count_tokens
+from llmcache.shared.errors import PermanentProviderError, RetryableProviderError
+from llmcache.shared.models import CacheRequest, Completion
+from llmcache.shared.providers.base import Provider
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.shared.providers.prompt_cache import PromptCacheTTL
+from llmcache.shared.providers.tokens import count_tokens
+from llmcache.testing.emulator.server import RunningEmulator
 from tests.conftest import emulator_settings
 
 # ~4.4k tokens for OpenAI (above 1,024), ~5k for Anthropic's Haiku 4.5 (minimum 4,096)
@@ -168,7 +168,7 @@ def test_openai_embedder_through_the_sdk(emulator: RunningEmulator) -> None:
     import numpy as np
     import openai
 
-    from shared.embedding.openai_embedder import OpenAIEmbedder
+    from llmcache.shared.embedding.openai_embedder import OpenAIEmbedder
 
     client = openai.OpenAI(api_key="emulator-key", base_url=emulator.openai_base_url, max_retries=0)
     embedder = OpenAIEmbedder(client, "text-embedding-3-small", dimensions=256)

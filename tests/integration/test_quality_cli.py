@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.cli import main
+from llmcache.workers.cli import main
 
 PAIRS = [
     ("How do I reset my password?", "I forgot my password, how can I change it?", 1, "paraphrase"),
@@ -77,7 +77,7 @@ def test_tune_pairs_recommends_plots_and_writes_the_policy(
     assert written["faq"]["guard"] is True and 0.5 <= written["faq"]["similarity_threshold"] <= 0.99
     assert written["faq"]["verifier"] is True and 0.0 <= written["faq"]["verifier_veto_below"] <= 0.5
     assert 0.6 <= written["faq"]["verifier_rescue_above"] <= 1.0
-    from shared.config import load_settings
+    from llmcache.shared.config import load_settings
 
     policy = load_settings().policy("faq")
     assert policy.similarity_threshold == written["faq"]["similarity_threshold"]
@@ -88,7 +88,7 @@ def test_tune_pairs_recommends_plots_and_writes_the_policy(
 def test_train_verifier_writes_a_model_the_guard_loads(
     pairs_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from shared.guard.learned import LearnedVerifier
+    from llmcache.shared.guard.learned import LearnedVerifier
 
     out = tmp_path / "model"
     assert main(["train", "verifier", str(pairs_file), "--out", str(out), "--rounds", "5"]) == 0

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.cli import main
+from llmcache.workers.cli import main
 
 PAIRS = [
     ("How do I reset my password?", "How can I reset my password?", 1, "paraphrase"),

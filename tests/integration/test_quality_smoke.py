@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.evaluation import evaluate_pairs, load_pairs
-from shared.runtime import CacheRuntime
+from llmcache.quality.evaluation import evaluate_pairs, load_pairs
+from llmcache.shared.runtime import CacheRuntime
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 PARAPHRASES = SHARED_DATA / "paraphrase_positives.jsonl"
@@ -37,7 +37,7 @@ def test_paraphrase_hit_rate_at_the_default_threshold(
 
 
 def test_bad_pairs_file_names_the_line(tmp_path: Path) -> None:
-    from shared.errors import InvalidRequestError
+    from llmcache.shared.errors import InvalidRequestError
 
     bad = tmp_path / "pairs.jsonl"
     bad.write_text('{"a": "x", "b": "y", "label": 1}\n{"a": "x", "label": 1}\n')

@@ -7,9 +7,9 @@ import time
 
 import redis
 
-from shared.config import RateLimit
-from shared.keyspace import Keyspace
-from shared.providers.ratelimit import SharedRateLimiter
+from llmcache.shared.config import RateLimit
+from llmcache.shared.providers.ratelimit import SharedRateLimiter
+from llmcache.shared.redis_keys import Keyspace
 
 LIMIT = RateLimit(requests_per_minute=12)
 
@@ -60,7 +60,7 @@ def test_acquire_waits_instead_of_failing(redis_url: str, key_prefix: str) -> No
 def test_wait_longer_than_allowed_raises(redis_url: str, key_prefix: str) -> None:
     import pytest
 
-    from shared.errors import RateLimitWaitTooLongError
+    from llmcache.shared.errors import RateLimitWaitTooLongError
 
     limiter = SharedRateLimiter(redis.Redis.from_url(redis_url), Keyspace(key_prefix), max_wait_seconds=1)
     slow = RateLimit(requests_per_minute=1)

@@ -8,14 +8,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from shared.embedding.base import Embedder
-from shared.evaluation import Pair
-from shared.guard.features import feature_count
-from shared.guard.learned import LearnedVerifier
-from shared.guard.training import train_verifier
-from shared.models import CacheRequest, Completion, Miss, SemanticHit
-from shared.policy import NamespacePolicy
-from shared.runtime import build_runtime
+from llmcache.quality.evaluation import Pair
+from llmcache.quality.verifier_training import train_verifier
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.guard.features import feature_count
+from llmcache.shared.guard.learned import LearnedVerifier
+from llmcache.shared.models import CacheRequest, Completion, Miss, SemanticHit
+from llmcache.shared.policy import NamespacePolicy
+from llmcache.shared.runtime import build_runtime
 from tests.conftest import make_settings
 
 STORED = "How can I lose weight quickly?"

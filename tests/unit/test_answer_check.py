@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from workers.answer_check import check_answers, load_answer_book
+from llmcache.workers.answer_check import check_answers, load_answer_book
 
 
 def _line(custom_id: str, question: str) -> dict[str, object]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from workers.batch.messages import MissInfo, MissLine, encode_vector
-from workers.batch.output import OutputWriter
-from workers.batch.planning import MissPlanner
-from workers.batch.resume import plan_resume
+from llmcache.workers.batch.messages import MissInfo, MissLine, encode_vector
+from llmcache.workers.batch.output import OutputWriter
+from llmcache.workers.batch.planning import MissPlanner
+from llmcache.workers.batch.resume import plan_resume
 
 
 def miss(key: str, lines: list[int], vector: list[float] | None, context: str = "ctx", **fields: object) -> MissInfo:

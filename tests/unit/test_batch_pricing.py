@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.models import Usage
-from shared.providers.pricing import PricingTable
+from llmcache.shared.models import Usage
+from llmcache.shared.providers.pricing import PricingTable
 
 USAGE = Usage(input_tokens=1_000, cache_read_tokens=4_000, cache_write_1h_tokens=500, output_tokens=200)
 

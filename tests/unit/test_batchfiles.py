@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from shared.jobs import JobError, JobResult, Outcome
-from shared.models import Completion
-from shared.providers.pricing import PricingTable
-from workers.batch.formats import LineError, LineOptions, ParsedLine, error_line, follower_line, result_line
-from workers.batch.parsing import LineRules, line_digest, options_digest, parse_file, parse_line
-from workers.batch.scan import scan_input
+from llmcache.shared.jobs import JobError, JobResult, Outcome
+from llmcache.shared.models import Completion
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.workers.batch.formats import LineError, LineOptions, ParsedLine, error_line, follower_line, result_line
+from llmcache.workers.batch.parsing import LineRules, line_digest, options_digest, parse_file, parse_line
+from llmcache.workers.batch.scan import scan_input
 
 
 def openai(custom_id: str, text: str = "hi", **extra: object) -> str:

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from shared.cacheability import judge
-from shared.models import Completion
-from shared.policy import NamespacePolicy
+from llmcache.shared.cacheability import judge
+from llmcache.shared.models import Completion
+from llmcache.shared.policy import NamespacePolicy
 
 
 def completion(**changes: object) -> Completion:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from workers.cli import main
+from llmcache.workers.cli import main
 
 
 def test_lint_prompt_flags_a_timestamped_system_prompt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.guard.specifics import extract
-from shared.guard.verifier import SpecificsGuard
+from llmcache.shared.guard.specifics import extract
+from llmcache.shared.guard.verifier import SpecificsGuard
 
 GUARD = SpecificsGuard()
 

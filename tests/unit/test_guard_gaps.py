@@ -6,9 +6,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from shared.guard.verifier import SpecificsGuard
-from shared.keys import compute_keys, embedder_identity
-from shared.models import CacheRequest, Message
+from llmcache.shared.guard.verifier import SpecificsGuard
+from llmcache.shared.models import CacheRequest, Message
+from llmcache.shared.request_keys import compute_keys, embedder_identity
 
 GUARD = SpecificsGuard()
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.errors import InvalidRequestError
-from shared.keys import canonical_json, compute_keys, compute_keys_plain, semantic_text
-from shared.models import CacheRequest, Message, Scope
+from llmcache.shared.errors import InvalidRequestError
+from llmcache.shared.models import CacheRequest, Message, Scope
+from llmcache.shared.request_keys import canonical_json, compute_keys, compute_keys_plain, semantic_text
 
 texts = st.text(min_size=1, max_size=40)
 json_scalars = st.none() | st.booleans() | st.integers(-1000, 1000) | st.floats(-10, 10, allow_nan=False) | texts

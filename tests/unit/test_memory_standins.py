@@ -1,4 +1,4 @@
-"""The cache's decisions on the in-memory entry store and version registry (shared/testing_memory.py), with a real
+"""The cache's decisions on the in-memory entry store and version registry (llmcache/testing/memory.py), with a real
 Qdrant Edge shard in tmp_path, the real MiniLM embedder and an injected clock: no Redis. A contract test checks
 that the memory store answers as the Redis store does, operation by operation, on the real Redis."""
 
@@ -12,16 +12,16 @@ from typing import Any
 import pytest
 import redis
 
-from shared.cache import LLMCache
-from shared.embedding.base import Embedder
-from shared.index.base import PointSelector
-from shared.index.edge import EdgeVectorIndex
-from shared.keyspace import Keyspace
-from shared.models import CacheEntry, CacheRequest, Completion, ExactHit, Miss, PurgeSelector, SemanticHit
-from shared.policy import seed_policies
-from shared.store import EntryStore, VersionRegistry
-from shared.store_protocols import EntryStoreProtocol, VersionRegistryProtocol
-from shared.testing_memory import MemoryEntryStore, MemoryVersionRegistry, MutableClock
+from llmcache.shared.cache import LLMCache
+from llmcache.shared.embedding.base import Embedder
+from llmcache.shared.entry_store import EntryStore, VersionRegistry
+from llmcache.shared.entry_store_protocols import EntryStoreProtocol, VersionRegistryProtocol
+from llmcache.shared.index.base import PointSelector
+from llmcache.shared.index.edge import EdgeVectorIndex
+from llmcache.shared.models import CacheEntry, CacheRequest, Completion, ExactHit, Miss, PurgeSelector, SemanticHit
+from llmcache.shared.policy import seed_policies
+from llmcache.shared.redis_keys import Keyspace
+from llmcache.testing.memory import MemoryEntryStore, MemoryVersionRegistry, MutableClock
 
 QUESTION = "How do I reset my password?"
 PARAPHRASE = "I forgot my password, how can I change it?"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.evaluation import Pair, load_pairs
+from llmcache.quality.evaluation import Pair, load_pairs
 from tests.conftest import SHARED_DATA, needs_shared_data
 
 BENCH_DATA = Path(__file__).resolve().parents[2] / "bench" / "data"

@@ -1,9 +1,7 @@
 """The distribution and the import direction (issue 13).
 
 - A wheel built from the repository installs one top-level package, `llmcache`, with the data `llmcache demo` and
-  the guard need. Until `tools/relayout.py` has given the tree its single root, the wheel still installs `shared`,
-  `workers` and `scheduler`: the test is then an expected failure (strict), so it turns green by itself with the
-  new layout and cannot pass by accident before it.
+  the guard need (the fixed top-level folders are mapped under it by symlinks in `llmcache/`).
 - Nothing in the core (`shared/`) imports `workers`, `scheduler`, Celery, or the tools kept apart from the core
   (`llmcache.testing`, `llmcache.quality`): every module's AST is walked, lazy imports inside functions included.
 """
@@ -23,7 +21,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "shared"
-SINGLE_ROOT = (ROOT / "llmcache" / "__init__.py").is_file()
 FORBIDDEN_IN_CORE = (
     "workers",
     "scheduler",
@@ -82,7 +79,7 @@ def test_the_import_check_sees_lazy_and_dynamic_imports(tmp_path: Path) -> None:
         "def f():\n"
         "    from celery import Celery\n"
         "    import llmcache.workers.app\n"
-        "    importlib.import_module('scheduler.schedule')\n"
+        "    importlib.import_module('llmcache.scheduler.schedule')\n"
         "from llmcache import quality\n"
     )
     assert {m for _, m in _imported_modules(sample) if _forbidden(m)} == {
@@ -90,7 +87,7 @@ def test_the_import_check_sees_lazy_and_dynamic_imports(tmp_path: Path) -> None:
         "celery.Celery",
         "llmcache.quality",
         "llmcache.workers.app",
-        "scheduler.schedule",
+        "llmcache.scheduler.schedule",
     }
 
 
@@ -107,11 +104,6 @@ def _build_wheel(tmp_path: Path) -> Path:
     return wheel
 
 
-@pytest.mark.xfail(
-    not SINGLE_ROOT,
-    reason="the wheel installs shared/workers/scheduler until tools/relayout.py gives the tree one root",
-    strict=True,
-)
 def test_the_wheel_installs_only_llmcache_with_its_data(tmp_path: Path) -> None:
     wheel = _build_wheel(tmp_path)
     with zipfile.ZipFile(wheel) as archive:
@@ -125,6 +117,8 @@ def test_the_wheel_installs_only_llmcache_with_its_data(tmp_path: Path) -> None:
         "llmcache/shared/data/pricing.json",
         "llmcache/shared/guard/data/pair_verifier.json",
         "llmcache/shared/guard/data/pair_verifier.lgb.gz",
+        "llmcache/shared/guard/data/pair_model.json",
+        "llmcache/shared/guard/data/pair_model.safetensors.gz",
         "llmcache/workers/examples/faq_batch.jsonl",
         "llmcache/workers/examples/faq_answers.json",
         "llmcache/testing/emulator/server.py",
@@ -133,7 +127,6 @@ def test_the_wheel_installs_only_llmcache_with_its_data(tmp_path: Path) -> None:
     assert "llmcache = llmcache.workers.cli:main" in scripts
 
 
-@pytest.mark.xfail(not SINGLE_ROOT, reason="no llmcache package until tools/relayout.py runs", strict=True)
 def test_the_public_api_is_lazy_and_complete() -> None:
     """`import llmcache` builds nothing and loads no heavy dependency; the four names resolve on first use."""
     probe = (

@@ -9,7 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.guard.pair_model import CARD_FILE, DATA_DIR, WEIGHTS_FILE, PairModel, PairModelError, loaded_pair_model
+from llmcache.shared.guard.pair_model import (
+    CARD_FILE,
+    DATA_DIR,
+    WEIGHTS_FILE,
+    PairModel,
+    PairModelError,
+    loaded_pair_model,
+)
 
 PAIRS = [  # written for this test: (query, cached)
     ("How can I switch off webhooks in the mobile app?", "How do I turn off webhooks on the mobile app?"),

@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from shared.config import Settings, load_settings
-from shared.errors import ConfigurationError
-from shared.policy import DAY, HOUR, NamespacePolicy, seed_policies
+from llmcache.shared.config import Settings, load_settings
+from llmcache.shared.errors import ConfigurationError
+from llmcache.shared.policy import DAY, HOUR, NamespacePolicy, seed_policies
 
 
 def test_seed_policies_follow_the_design_table() -> None:

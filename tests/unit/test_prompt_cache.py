@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from shared.errors import ConfigurationError
-from shared.kv_cache import PRESETS, ModelShape, kv_cache_bytes
-from shared.models import CacheRequest, Usage
-from shared.providers.lint import PromptLintReporter, lint_prefix_text, lint_request
-from shared.providers.pricing import PricingTable
-from shared.providers.prompt_cache import MAX_BREAKPOINTS, openai_prompt_cache_key, plan_anthropic_breakpoints
+from llmcache.quality.kv_estimate import PRESETS, ModelShape, kv_cache_bytes
+from llmcache.shared.errors import ConfigurationError
+from llmcache.shared.models import CacheRequest, Usage
+from llmcache.shared.providers.lint import PromptLintReporter, lint_prefix_text, lint_request
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.shared.providers.prompt_cache import MAX_BREAKPOINTS, openai_prompt_cache_key, plan_anthropic_breakpoints
 
 LONG = " ".join(f"Rule {i}: be exact and cite the plan." for i in range(300))  # ~3k tokens
 SHORT = "You are a support assistant."

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from shared.evaluation import Pair, classify, tenant_for
-from shared.guard.verifier import Verdict, VerifierThresholds, decide_pair
+from llmcache.quality.evaluation import Pair, classify, tenant_for
+from llmcache.shared.guard.verifier import Verdict, decide_pair
+from llmcache.shared.policy import VerifierThresholds
 
 POSITIVE = Pair(a="How do I reset my password?", b="How can I change my password?", label=1)
 NEGATIVE = Pair(a="Can I pay monthly?", b="Can I pay yearly?", label=0)

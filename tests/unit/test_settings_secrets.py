@@ -11,11 +11,11 @@ import redis
 import structlog
 from pydantic import SecretStr
 
-from shared.config import load_settings
-from shared.logging import configure_logging
-from shared.models import CacheRequest
-from shared.providers.factory import build_providers
-from shared.providers.lint import PromptLintReporter, lint_prefix_text
+from llmcache.shared.config import load_settings
+from llmcache.shared.logging import configure_logging
+from llmcache.shared.models import CacheRequest
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.lint import PromptLintReporter, lint_prefix_text
 
 OPENAI_KEY = "sk-test-openai-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-test-0123456789abcdef"

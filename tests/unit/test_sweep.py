@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.evaluation import (
+from llmcache.quality.evaluation import (
     Judged,
     Neighbour,
     Pair,
@@ -12,7 +12,7 @@ from shared.evaluation import (
     score_setting,
     score_settings,
 )
-from shared.guard.verifier import Verdict
+from llmcache.shared.guard.verifier import Verdict
 
 CLEAN, SOFT, HARD = Verdict(True, ()), Verdict(False, ("changed-specific",)), Verdict(False, ("number",))
 

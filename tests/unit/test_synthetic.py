@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from shared.guard.synthetic import DOMAINS, FRAMES, HELD_OUT_DOMAINS, HELD_OUT_FRAMES, generate, held_out
+from llmcache.quality.synthetic_pairs import DOMAINS, FRAMES, HELD_OUT_DOMAINS, HELD_OUT_FRAMES, generate, held_out
 
 HOLDOUT_FILE = Path(__file__).resolve().parents[2] / "bench" / "data" / "templated_pairs_holdout.jsonl"
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.guard.features import FEATURE_LAYOUT, LEXICAL_NAMES, feature_count, pair_features
-from shared.guard.learned import CARD_FILE, DATA_DIR, MODEL_FILE, LearnedVerifier, VerifierModelError
-from shared.guard.verifier import FalseHitGuard, Verdict, VerifierThresholds, decide
+from llmcache.shared.guard.features import FEATURE_LAYOUT, LEXICAL_NAMES, feature_count, pair_features
+from llmcache.shared.guard.learned import CARD_FILE, DATA_DIR, MODEL_FILE, LearnedVerifier, VerifierModelError
+from llmcache.shared.guard.verifier import FalseHitGuard, Verdict, decide
+from llmcache.shared.policy import VerifierThresholds
 
 THRESHOLDS = VerifierThresholds(veto_below=0.2, rescue_above=0.9)
 
@@ -100,9 +101,9 @@ class _MiniLMShape:
 
 
 def test_the_runtime_guard_keeps_the_verifier_only_where_it_applies() -> None:
-    from shared.config import Settings
-    from shared.policy import NamespacePolicy
-    from shared.runtime import build_guard
+    from llmcache.shared.config import Settings
+    from llmcache.shared.policy import NamespacePolicy
+    from llmcache.shared.runtime import build_guard
 
     settings = Settings()
     assert build_guard(settings, _MiniLMShape()).verifier is not None  # type: ignore[arg-type]

@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import structlog
 
-from shared.cache import LLMCache
-from shared.embedding.base import Vectors
-from shared.errors import BackendError, LLMCacheError
-from shared.jobs import JobError, JobResult, Outcome
-from shared.keys import semantic_text
-from shared.metrics import MetricsRecorder
-from shared.models import LookupResult, Miss
-from shared.providers.pricing import PricingTable
-from workers.batch.formats import BatchFormat, LineError, ParsedLine, error_line, result_line
-from workers.batch.messages import (
+from llmcache.shared.cache import LLMCache
+from llmcache.shared.embedding.base import Vectors
+from llmcache.shared.errors import BackendError, LLMCacheError
+from llmcache.shared.jobs import JobError, JobResult, Outcome
+from llmcache.shared.metrics import MetricsRecorder
+from llmcache.shared.models import LookupResult, Miss
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.shared.request_keys import semantic_text
+from llmcache.workers.batch.formats import BatchFormat, LineError, ParsedLine, error_line, result_line
+from llmcache.workers.batch.messages import (
     ChunkLine,
     ChunkResult,
     LookupChunk,
@@ -31,7 +31,7 @@ from workers.batch.messages import (
     Usage4,
     encode_vector,
 )
-from workers.batch.parsing import LineRules, parse_line
+from llmcache.workers.batch.parsing import LineRules, parse_line
 
 log = structlog.get_logger("llmcache.batch.chunk")
 

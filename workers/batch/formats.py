@@ -22,8 +22,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.jobs import Job, JobResult, Outcome
-from shared.models import Completion
+from llmcache.shared.jobs import Job, JobResult, Outcome
+from llmcache.shared.models import Completion
 
 BatchFormat = Literal["openai", "anthropic"]
 OPENAI_URL = "/v1/chat/completions"

@@ -9,8 +9,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.embedding.base import Vectors
-from workers.batch.formats import BatchFormat, LineOptions
+from llmcache.shared.embedding.base import Vectors
+from llmcache.workers.batch.formats import BatchFormat, LineOptions
 
 
 class _Model(BaseModel):

@@ -14,17 +14,17 @@ from dataclasses import dataclass
 
 import structlog
 
-from shared.answering.base import Answered, MissAnswerer, MissRequest
-from shared.cache import LLMCache, StoreItem
-from shared.errors import LLMCacheError
-from shared.jobs import JobResult, Outcome
-from shared.metrics import MetricsRecorder
-from shared.models import Completion, Miss
-from shared.providers.pricing import PricingTable
-from workers.batch.chunk import error_row, failed_result, lookup_in_groups, result_row
-from workers.batch.formats import BatchFormat, LineError, ParsedLine
-from workers.batch.messages import AnswerChunk, AnswerItem, ChunkResult, Row, decode_vector
-from workers.batch.parsing import LineRules, parse_line
+from llmcache.shared.answering.base import Answered, MissAnswerer, MissRequest
+from llmcache.shared.cache import LLMCache, StoreItem
+from llmcache.shared.errors import LLMCacheError
+from llmcache.shared.jobs import JobResult, Outcome
+from llmcache.shared.metrics import MetricsRecorder
+from llmcache.shared.models import Completion, Miss
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.workers.batch.chunk import error_row, failed_result, lookup_in_groups, result_row
+from llmcache.workers.batch.formats import BatchFormat, LineError, ParsedLine
+from llmcache.workers.batch.messages import AnswerChunk, AnswerItem, ChunkResult, Row, decode_vector
+from llmcache.workers.batch.parsing import LineRules, parse_line
 
 log = structlog.get_logger("llmcache.batch.misses")
 

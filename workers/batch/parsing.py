@@ -18,11 +18,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.errors import ConfigurationError
-from shared.jobs import Job, JobOverrides
-from shared.models import CacheRequest, Scope
-from shared.providers.pricing import PricingTable
-from workers.batch.formats import BatchFormat, LineError, LineOptions, ParsedLine, detect_format
+from llmcache.shared.errors import ConfigurationError
+from llmcache.shared.jobs import Job, JobOverrides
+from llmcache.shared.models import CacheRequest, Scope
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.workers.batch.formats import BatchFormat, LineError, LineOptions, ParsedLine, detect_format
 
 OPENAI_URL = "/v1/chat/completions"
 SDK_OPTIONS = ("extra_headers", "extra_query", "extra_body", "timeout")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from shared.embedding.base import Vectors
-from workers.batch.messages import MissInfo, MissLine, decode_vector
+from llmcache.shared.embedding.base import Vectors
+from llmcache.workers.batch.messages import MissInfo, MissLine, decode_vector
 
 
 @dataclass

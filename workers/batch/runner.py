@@ -31,10 +31,10 @@ import structlog
 from kombu.exceptions import OperationalError
 from tqdm import tqdm
 
-from shared.config import Settings
-from workers.batch.formats import BatchFormat, LineOptions, error_line, follower_line
-from workers.batch.lease import RunKeys
-from workers.batch.messages import (
+from llmcache.shared.config import Settings
+from llmcache.workers.batch.formats import BatchFormat, LineOptions, error_line, follower_line
+from llmcache.workers.batch.lease import RunKeys
+from llmcache.workers.batch.messages import (
     AnswerChunk,
     AnswerItem,
     ChunkLine,
@@ -44,13 +44,13 @@ from workers.batch.messages import (
     Row,
     RunSpec,
 )
-from workers.batch.output import OutputWriter
-from workers.batch.parsing import options_digest
-from workers.batch.planning import Leader, MissPlanner
-from workers.batch.resume import plan_resume, row_key
-from workers.batch.scan import InputLine, open_input, read_text, scan_input
-from workers.batch.settings import BatchSettings
-from workers.producer import LLMCacheClient
+from llmcache.workers.batch.output import OutputWriter
+from llmcache.workers.batch.parsing import options_digest
+from llmcache.workers.batch.planning import Leader, MissPlanner
+from llmcache.workers.batch.resume import plan_resume, row_key
+from llmcache.workers.batch.scan import InputLine, open_input, read_text, scan_input
+from llmcache.workers.batch.settings import BatchSettings
+from llmcache.workers.producer import LLMCacheClient
 
 log = structlog.get_logger("llmcache.batch")
 LOOKUP_TASK = "llmcache.batch.lookup"

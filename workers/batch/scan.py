@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from workers.batch.formats import BatchFormat, detect_format
-from workers.batch.parsing import duplicate_message, line_digest
+from llmcache.workers.batch.formats import BatchFormat, detect_format
+from llmcache.workers.batch.parsing import duplicate_message, line_digest
 
 
 @dataclass(frozen=True, slots=True)

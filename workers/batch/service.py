@@ -15,18 +15,18 @@ from typing import TypeVar
 import redis
 import structlog
 
-from shared.answering.base import MissAnswerer
-from shared.answering.sync_sdk import SyncSDKAnswerer
-from shared.metrics import MetricsRecorder
-from shared.providers.factory import build_providers
-from shared.providers.lint import PromptLintReporter
-from shared.providers.pricing import PricingTable
-from workers.batch.chunk import ChunkLookup
-from workers.batch.lease import LeaseKeeper, RunKeys
-from workers.batch.messages import AnswerChunk, ChunkResult, LookupChunk
-from workers.batch.misses import MissAnswering
-from workers.batch.settings import BatchSettings
-from workers.resources import WorkerResources
+from llmcache.shared.answering.base import MissAnswerer
+from llmcache.shared.answering.sync_sdk import SyncSDKAnswerer
+from llmcache.shared.metrics import MetricsRecorder
+from llmcache.shared.providers.factory import build_providers
+from llmcache.shared.providers.lint import PromptLintReporter
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.workers.batch.chunk import ChunkLookup
+from llmcache.workers.batch.lease import LeaseKeeper, RunKeys
+from llmcache.workers.batch.messages import AnswerChunk, ChunkResult, LookupChunk
+from llmcache.workers.batch.misses import MissAnswering
+from llmcache.workers.batch.settings import BatchSettings
+from llmcache.workers.resources import WorkerResources
 
 log = structlog.get_logger("llmcache.batch.worker")
 PUSH_RETRY_SECONDS = 60.0

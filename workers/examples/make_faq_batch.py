@@ -1,6 +1,6 @@
 """Writes faq_batch.jsonl and faq_answers.json (the emulator's answer book): a realistic FAQ workload for
 `make run`. Three tenants ask the same support questions, with exact repeats and paraphrases, under a long static
-system prompt. Run: python -m workers.examples.make_faq_batch"""
+system prompt. Run: python -m llmcache.workers.examples.make_faq_batch"""
 
 from __future__ import annotations
 

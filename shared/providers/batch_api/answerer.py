@@ -15,10 +15,10 @@ from typing import Protocol
 
 import structlog
 
-from shared.answering.base import Answered, Failed, MissOutcome, MissRequest
-from shared.jobs import JobError
-from shared.models import ProviderName
-from shared.providers.batch_api.base import (
+from llmcache.shared.answering.base import Answered, Failed, MissOutcome, MissRequest
+from llmcache.shared.jobs import JobError
+from llmcache.shared.models import ProviderName
+from llmcache.shared.providers.batch_api.base import (
     BatchAPIClient,
     BatchItem,
     JobProgress,

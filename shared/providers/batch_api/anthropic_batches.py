@@ -17,13 +17,20 @@ import anthropic
 import structlog
 from anthropic.types.messages import MessageBatch
 
-from shared.config import RetrySettings
-from shared.jobs import JobError
-from shared.models import ProviderName
-from shared.providers.anthropic_provider import AnthropicProvider
-from shared.providers.batch_api.base import BatchItem, BatchLimits, ItemResult, JobProgress, SubmittedJob, missing
-from shared.providers.retry import call_with_retries
-from shared.providers.sdk_errors import sdk_call
+from llmcache.shared.config import RetrySettings
+from llmcache.shared.jobs import JobError
+from llmcache.shared.models import ProviderName
+from llmcache.shared.providers.anthropic_provider import AnthropicProvider
+from llmcache.shared.providers.batch_api.base import (
+    BatchItem,
+    BatchLimits,
+    ItemResult,
+    JobProgress,
+    SubmittedJob,
+    missing,
+)
+from llmcache.shared.providers.retry import call_with_retries
+from llmcache.shared.providers.sdk_errors import sdk_call
 
 log = structlog.get_logger("llmcache.providers.batch_api.anthropic")
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")

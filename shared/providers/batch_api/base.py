@@ -18,9 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from tenacity import RetryCallState, Retrying, retry_if_result, stop_after_delay
 from tenacity.wait import wait_exponential
 
-from shared.jobs import JobError
-from shared.models import CacheRequest, Completion, ProviderName
-from shared.providers.prompt_cache import PromptCacheTTL
+from llmcache.shared.jobs import JobError
+from llmcache.shared.models import CacheRequest, Completion, ProviderName
+from llmcache.shared.providers.prompt_cache import PromptCacheTTL
 
 
 class BatchItem(BaseModel):

@@ -6,15 +6,15 @@ import anthropic
 import openai
 from pydantic import SecretStr
 
-from shared.config import Settings
-from shared.models import ProviderName
-from shared.providers.anthropic_provider import AnthropicProvider
-from shared.providers.base import CallPolicy
-from shared.providers.batch_api.anthropic_batches import AnthropicBatchClient
-from shared.providers.batch_api.base import BatchAPIClient
-from shared.providers.batch_api.openai_batches import OpenAIBatchClient
-from shared.providers.openai_provider import OpenAIProvider
-from shared.providers.pricing import PricingTable
+from llmcache.shared.config import Settings
+from llmcache.shared.models import ProviderName
+from llmcache.shared.providers.anthropic_provider import AnthropicProvider
+from llmcache.shared.providers.base import CallPolicy
+from llmcache.shared.providers.batch_api.anthropic_batches import AnthropicBatchClient
+from llmcache.shared.providers.batch_api.base import BatchAPIClient
+from llmcache.shared.providers.batch_api.openai_batches import OpenAIBatchClient
+from llmcache.shared.providers.openai_provider import OpenAIProvider
+from llmcache.shared.providers.pricing import PricingTable
 
 
 def _key(value: SecretStr | str | None, fallback: str) -> str:

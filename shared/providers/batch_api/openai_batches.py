@@ -19,13 +19,20 @@ import structlog
 from openai.types import Batch
 from openai.types.chat import ChatCompletion
 
-from shared.config import RetrySettings
-from shared.jobs import JobError
-from shared.models import ProviderName
-from shared.providers.batch_api.base import BatchItem, BatchLimits, ItemResult, JobProgress, SubmittedJob, missing
-from shared.providers.openai_provider import OpenAIProvider
-from shared.providers.retry import call_with_retries
-from shared.providers.sdk_errors import is_retryable_status, sdk_call
+from llmcache.shared.config import RetrySettings
+from llmcache.shared.jobs import JobError
+from llmcache.shared.models import ProviderName
+from llmcache.shared.providers.batch_api.base import (
+    BatchItem,
+    BatchLimits,
+    ItemResult,
+    JobProgress,
+    SubmittedJob,
+    missing,
+)
+from llmcache.shared.providers.openai_provider import OpenAIProvider
+from llmcache.shared.providers.retry import call_with_retries
+from llmcache.shared.providers.sdk_errors import is_retryable_status, sdk_call
 
 log = structlog.get_logger("llmcache.providers.batch_api.openai")
 ENDPOINT: Final = "/v1/chat/completions"

@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx2 as httpx
 
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.dispatch import HANG, handle
-from shared.emulator.server import EMULATOR_HEADER
-from shared.emulator.state import EmulatorState
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.dispatch import HANG, handle
+from llmcache.testing.emulator.server import EMULATOR_HEADER
+from llmcache.testing.emulator.state import EmulatorState
 
 
 class EmulatorTransport(httpx.BaseTransport):

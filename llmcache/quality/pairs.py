@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import redis
 
-from shared.config import Settings
-from shared.evaluation import (
+from llmcache.quality.evaluation import (
     GuardMode,
     Pair,
     PairsReport,
@@ -30,11 +29,12 @@ from shared.evaluation import (
     recommend,
     score_settings,
 )
-from shared.guard.learned import LearnedVerifier
-from shared.guard.pair_model import loaded_pair_model
-from shared.guard.verifier import FalseHitGuard, VerifierThresholds
-from shared.policy import NamespacePolicy
-from shared.runtime import CacheRuntime, build_runtime
+from llmcache.shared.config import Settings
+from llmcache.shared.guard.learned import LearnedVerifier
+from llmcache.shared.guard.pair_model import loaded_pair_model
+from llmcache.shared.guard.verifier import FalseHitGuard
+from llmcache.shared.policy import NamespacePolicy, VerifierThresholds
+from llmcache.shared.runtime import CacheRuntime, build_runtime
 
 FLOORS = [round(x, 2) for x in np.arange(0.50, 1.0, 0.01)]
 VETOES = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]

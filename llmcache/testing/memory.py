@@ -1,6 +1,6 @@
 """In-memory stand-ins for unit tests, in the spirit of dramatiq's StubBroker: an entry store and a version
-registry that keep the Redis store's contract (`shared.store_protocols`) in a dict, so that the cache's decisions
-(exact hit, version bump, TTL expiry, purge) are tested without Redis. Integration tests keep the real Redis.
+registry that keep the Redis store's contract (`llmcache.shared.entry_store_protocols`) in a dict, so that the cache's
+decisions (exact hit, version bump, TTL expiry, purge) are tested without Redis. Integration tests keep the real Redis.
 
 Bodies expire like Redis keys do, but on the injected clock: a body whose TTL has run out reads as absent while its
 row stays in the namespace index until a sweep or purge removes it, as `ns-entries:<ns>` does on Redis.
@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from shared.models import CacheEntry, utc_now
+from llmcache.shared.models import CacheEntry, utc_now
 
 
 @dataclass

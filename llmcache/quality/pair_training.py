@@ -1,4 +1,4 @@
-"""Trains the pair model (`shared.guard.pair_model`): a cross-encoder over `[CLS] query [SEP] cached [SEP]`,
+"""Trains the pair model (`llmcache.shared.guard.pair_model`): a cross-encoder over `[CLS] query [SEP] cached [SEP]`,
 fine-tuned from the packaged all-MiniLM-L6-v2 weights on a 2-core CPU.
 
 What makes that affordable: the embeddings and the lower `6 - TRAINED_LAYERS` encoder layers stay frozen, so their
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import structlog
 
-from shared.guard.pair_model import (
+from llmcache.shared.guard.pair_model import (
     TRAINED_LAYERS,
     PairModelCard,
     base_weights,
@@ -199,8 +199,8 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
 def default_training_pairs(data_dir: Path, *, seed: int, qqp_limit: int, synthetic: int) -> list[LabelledPair]:
     """The shipped model's data: Quora training pairs (never the validation file) and synthetic templated pairs
     from the training domains and frames, each synthetic pair in a random order (the query may be either text)."""
-    from shared.evaluation import load_pairs
-    from shared.guard.synthetic import generate
+    from llmcache.quality.evaluation import load_pairs
+    from llmcache.quality.synthetic_pairs import generate
 
     rng = np.random.default_rng(seed)
     quora = load_pairs(data_dir / "qqp_pairs_train.jsonl.gz")
@@ -216,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(description="retrain the shipped pair model (CPU, torch from the train extra)")
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
-    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("data"))
+    parser.add_argument("--out", type=Path, default=(Path(__file__).parents[1] / "shared" / "guard" / "data"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--qqp", type=int, default=7_000)
     parser.add_argument("--synthetic", type=int, default=5_000)
@@ -228,7 +228,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         pairs,
         args.out,
         training_data=f"qqp_pairs_train.jsonl.gz ({args.qqp} pairs, seed {args.seed}) + "
-        f"shared.guard.synthetic.generate({args.synthetic}, seed={args.seed}), random order",
+        f"llmcache.quality.synthetic_pairs.generate({args.synthetic}, seed={args.seed}), random order",
         seed=args.seed,
         epochs=args.epochs,
         threads=args.threads,

@@ -14,9 +14,9 @@ import uuid
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from shared.emulator import batch_routes
-from shared.emulator.chat import ROUTES
-from shared.emulator.state import (
+from llmcache.testing.emulator import batch_routes
+from llmcache.testing.emulator.chat import ROUTES
+from llmcache.testing.emulator.state import (
     EmulatedError,
     EmulatorResponse,
     EmulatorState,

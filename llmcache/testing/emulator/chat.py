@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from shared.emulator.accounting import Block, anthropic_account, openai_account
-from shared.emulator.answers import answer_for, truncate_to_tokens
-from shared.emulator.state import EmulatedError, EmulatorState
-from shared.errors import ConfigurationError
-from shared.models import Usage
-from shared.providers.prompt_cache import MAX_BREAKPOINTS
-from shared.providers.tokens import count_content_tokens, count_tokens, encode_tokens
+from llmcache.shared.errors import ConfigurationError
+from llmcache.shared.models import Usage
+from llmcache.shared.providers.prompt_cache import MAX_BREAKPOINTS
+from llmcache.shared.providers.tokens import count_content_tokens, count_tokens, encode_tokens
+from llmcache.testing.emulator.accounting import Block, anthropic_account, openai_account
+from llmcache.testing.emulator.answers import answer_for, truncate_to_tokens
+from llmcache.testing.emulator.state import EmulatedError, EmulatorState
 
 ChatHandler = Callable[..., tuple[dict[str, Any], int]]
 

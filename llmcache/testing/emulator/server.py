@@ -17,9 +17,9 @@ from typing import Any
 
 import structlog
 
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.dispatch import HANG, handle
-from shared.emulator.state import EmulatorState
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.dispatch import HANG, handle
+from llmcache.testing.emulator.state import EmulatorState
 
 log = structlog.get_logger("llmcache.emulator")
 EMULATOR_HEADER = "llmcache-provider-emulator"

@@ -19,11 +19,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from shared.cache import LLMCache, StoreItem
-from shared.embedding.base import Vectors
-from shared.errors import InvalidRequestError
-from shared.guard.verifier import FalseHitGuard, Verdict, VerifierThresholds, decide, decide_pair
-from shared.models import CacheRequest, Completion, Message, Miss, Scope
+from llmcache.shared.cache import LLMCache, StoreItem
+from llmcache.shared.embedding.base import Vectors
+from llmcache.shared.errors import InvalidRequestError
+from llmcache.shared.guard.verifier import FalseHitGuard, Verdict, decide, decide_pair
+from llmcache.shared.models import CacheRequest, Completion, Message, Miss, Scope
+from llmcache.shared.policy import VerifierThresholds
 
 CHUNK = 256
 

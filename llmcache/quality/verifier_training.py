@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from shared.embedding.base import Embedder, Vectors
-from shared.evaluation import Pair
-from shared.guard.features import FEATURE_LAYOUT, pair_features
-from shared.guard.learned import ModelCard, write_model
-from shared.guard.verifier import SpecificsGuard
+from llmcache.quality.evaluation import Pair
+from llmcache.shared.embedding.base import Embedder, Vectors
+from llmcache.shared.guard.features import FEATURE_LAYOUT, pair_features
+from llmcache.shared.guard.learned import ModelCard, write_model
+from llmcache.shared.guard.verifier import SpecificsGuard
 
 log = structlog.get_logger(__name__)
 

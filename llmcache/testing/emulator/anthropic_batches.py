@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.emulator.batch_common import answered_count, may_finish, now, requested_fault, shuffled
-from shared.emulator.chat import anthropic_message
-from shared.emulator.state import ANTHROPIC_ERROR_TYPES, EmulatedError, EmulatorState
+from llmcache.testing.emulator.batch_common import answered_count, may_finish, now, requested_fault, shuffled
+from llmcache.testing.emulator.chat import anthropic_message
+from llmcache.testing.emulator.state import ANTHROPIC_ERROR_TYPES, EmulatedError, EmulatorState
 
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 

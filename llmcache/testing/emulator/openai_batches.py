@@ -17,10 +17,10 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.emulator import files
-from shared.emulator.batch_common import answered_count, may_finish, now, requested_fault, shuffled
-from shared.emulator.chat import ROUTES
-from shared.emulator.state import EmulatedError, EmulatorState, openai_error_body
+from llmcache.testing.emulator import files
+from llmcache.testing.emulator.batch_common import answered_count, may_finish, now, requested_fault, shuffled
+from llmcache.testing.emulator.chat import ROUTES
+from llmcache.testing.emulator.state import EmulatedError, EmulatorState, openai_error_body
 
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
 MAX_LISTED_ERRORS = 1000

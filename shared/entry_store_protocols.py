@@ -1,7 +1,7 @@
 """The small contracts the cache holds its answer bodies and prompt versions behind.
 
-`shared.store` implements them on Redis (what every process shares); `shared.testing_memory` implements them in
-memory, for unit tests of the cache's decisions without Redis.
+`llmcache.shared.entry_store` implements them on Redis (what every process shares); `llmcache.testing.memory` implements
+them in memory, for unit tests of the cache's decisions without Redis.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.models import CacheEntry
+from llmcache.shared.models import CacheEntry
 
 
 class EntryStoreProtocol(Protocol):

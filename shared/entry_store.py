@@ -8,9 +8,9 @@ from datetime import datetime
 
 import redis
 
-from shared.errors import wraps_backend_errors
-from shared.keyspace import Keyspace
-from shared.models import CacheEntry
+from llmcache.shared.errors import wraps_backend_errors
+from llmcache.shared.models import CacheEntry
+from llmcache.shared.redis_keys import Keyspace
 
 _SCAN_BATCH = 500
 _redis_errors = wraps_backend_errors("redis", (redis.RedisError,))

@@ -21,8 +21,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from shared.errors import InvalidRequestError
-from shared.models import CacheRequest, Message
+from llmcache.shared.errors import InvalidRequestError
+from llmcache.shared.models import CacheRequest, Message
 
 KEY_SCHEMA = "llmcache-key/1"
 

@@ -7,9 +7,9 @@ import json
 import re
 from typing import Any
 
-from shared.emulator.config import EmulatorConfig
-from shared.guard.judge import parse_judge_prompt
-from shared.providers.tokens import decode_tokens, encode_tokens
+from llmcache.shared.guard.judge import parse_judge_prompt
+from llmcache.shared.providers.tokens import decode_tokens, encode_tokens
+from llmcache.testing.emulator.config import EmulatorConfig
 
 _WORDS = (  # noqa: SIM905 - prose reads better than a list of 36 quoted words
     "the account settings page lets you change this at any time and the change applies to every member of the "

@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from shared.emulator.state import EmulatedError, EmulatorState
+from llmcache.testing.emulator.state import EmulatedError, EmulatorState
 
 PURPOSES = ("assistants", "batch", "fine-tune", "vision", "user_data", "evals")
 

@@ -7,10 +7,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.emulator.accounting import PrefixCache
-from shared.emulator.config import EmulatorConfig
-from shared.emulator.stats import EmulatorStats
-from shared.providers.pricing import PricingTable
+from llmcache.shared.providers.pricing import PricingTable
+from llmcache.testing.emulator.accounting import PrefixCache
+from llmcache.testing.emulator.config import EmulatorConfig
+from llmcache.testing.emulator.stats import EmulatorStats
 
 ANTHROPIC_ERROR_TYPES = {
     400: "invalid_request_error",

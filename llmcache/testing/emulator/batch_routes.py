@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shared.emulator import anthropic_batches, files, openai_batches
-from shared.emulator.state import (
+from llmcache.testing.emulator import anthropic_batches, files, openai_batches
+from llmcache.testing.emulator.state import (
     EmulatedError,
     EmulatorResponse,
     EmulatorState,

@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from shared.emulator.answers import normalise_question
-from shared.emulator.chat import last_user_text
-from shared.emulator.state import EmulatorState
+from llmcache.testing.emulator.answers import normalise_question
+from llmcache.testing.emulator.chat import last_user_text
+from llmcache.testing.emulator.state import EmulatorState
 
 
 def requested_fault(state: EmulatorState, custom_id: str, body: Any) -> str | None:
