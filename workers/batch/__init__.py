@@ -1,6 +1,6 @@
 """`llmcache batch run`: provider batch files through the cache cluster, in chunks.
 
-formats  input options and the providers' output lines (moved here from workers/batch/formats.py)
+formats  input options and the providers' output lines (moved here from shared/batchfiles.py)
 parsing  a line to a job, or to that line's error (refused parameters, limits, unknown models)
 messages what crosses Celery and the results list (pydantic)
 chunk    the worker's lookup of a chunk: one MGET, one batched embedding, one batched search, the guard
