@@ -99,7 +99,9 @@ class WorkerSettings(BaseModel):
     inflight_lock_seconds: Annotated[float, Field(gt=0)] = 300.0  # a dead leader's lock frees after this
     job_time_limit_seconds: Annotated[float, Field(gt=0)] = 600.0
     visibility_timeout_seconds: Annotated[int, Field(gt=0)] = 3600  # above the longest job
-    result_expires_seconds: Annotated[int, Field(gt=0)] = 7 * 24 * 3600
+    # a single job's result waits this long for its producer; batch runs use no result backend (workers/app.py caps
+    # it at an hour too: a result backend holding every answer for days was 70-80 GB of Redis a million jobs a day)
+    result_expires_seconds: Annotated[int, Field(gt=0)] = 3600
     warmup_dir: Path | None = None  # <namespace>.txt (one prompt a line) or <namespace>.jsonl (batch lines)
     warmup_refresh_before_seconds: Annotated[int, Field(ge=0)] = 3600
     warmup_template: WarmupTemplate = Field(default_factory=WarmupTemplate)
