@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic_core import PydanticCustomError
 
 ProviderName = Literal["openai", "anthropic"]
 Role = Literal["system", "developer", "user", "assistant", "tool"]
@@ -147,7 +148,10 @@ class StoreOutcome(_Frozen):
 
 
 class PurgeSelector(_Frozen):
-    """Exactly one kind of selection (ids, scope, namespace, namespace+version or older_than) is required."""
+    """Exactly one kind of selection (ids, scope, namespace, namespace+version or older_than) is required.
+
+    The one place the rule is checked: the CLI, the maintenance task and `LLMCache.purge` all build this model,
+    and an invalid selection is a `ValidationError` whose message starts with the field at fault."""
 
     ids: list[str] | None = None
     tenant: str | None = None
@@ -155,6 +159,24 @@ class PurgeSelector(_Frozen):
     namespace: str | None = None
     version: str | None = None
     older_than: datetime | None = None
+
+    SELECTIONS: ClassVar[tuple[str, ...]] = ("ids", "tenant", "namespace", "older_than")
+
+    @model_validator(mode="after")
+    def _exactly_one_selection(self) -> PurgeSelector:
+        chosen = [name for name in self.SELECTIONS if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            given = f" (given: {', '.join(chosen)})" if chosen else ""
+            raise _selection_error("selector", f"give exactly one of ids, tenant, namespace or older_than{given}")
+        if self.version is not None and self.namespace is None:
+            raise _selection_error("version", "goes with namespace")
+        if self.user is not None and self.tenant is None:
+            raise _selection_error("user", "goes with tenant")
+        return self
+
+
+def _selection_error(field: str, problem: str) -> PydanticCustomError:
+    return PydanticCustomError("purge_selector", "{field}: {problem}", {"field": field, "problem": problem})
 
 
 class PurgeResult(_Frozen):
