@@ -37,18 +37,7 @@ class Maintenance:
     def purge(self, selector: PurgeSelector) -> PurgeResult:
         """Delete entries and points by exactly one selection: ids | tenant (+user) | namespace (+version) |
         older_than."""
-        kinds = [
-            selector.ids is not None,
-            selector.tenant is not None,
-            selector.namespace is not None,
-            selector.older_than is not None,
-        ]
-        if sum(kinds) != 1:
-            raise InvalidRequestError("selector", "give exactly one of ids, tenant, namespace or older_than")
-        if selector.user is not None and selector.tenant is None:
-            raise InvalidRequestError("selector.user", "a user purge needs its tenant")
-        if selector.version is not None and selector.namespace is None:
-            raise InvalidRequestError("selector.version", "a version purge needs its namespace")
+        # PurgeSelector's own validator has checked that exactly one selection is given (the one rule)
         if selector.ids is not None:
             return self._purge_ids(selector.ids)
         if selector.tenant is not None:

@@ -219,9 +219,10 @@ def test_purge_by_each_selector(runtime: CacheRuntime, kind: str) -> None:
 
 
 def test_purge_needs_exactly_one_selection(runtime: CacheRuntime) -> None:
-    from llmcache.shared.errors import InvalidRequestError
+    """The one purge rule lives on PurgeSelector: an ambiguous selection never reaches the cache."""
+    from pydantic import ValidationError
 
-    with pytest.raises(InvalidRequestError, match="exactly one"):
+    with pytest.raises(ValidationError, match="exactly one"):
         runtime.cache.purge(PurgeSelector(tenant="a", namespace="faq"))
-    with pytest.raises(InvalidRequestError, match="needs its namespace"):
+    with pytest.raises(ValidationError, match="version: goes with namespace"):
         runtime.cache.purge(PurgeSelector(ids=["x"], version="1"))
