@@ -439,6 +439,195 @@ HELD_OUT_DOMAINS: tuple[Domain, ...] = (
     ),
 )
 
+# the tuning split: the frames and domains thresholds are chosen on (`tuning`), seen neither in training nor in
+# either held-out split
+TUNING_FRAMES: tuple[Frame, ...] = (
+    Frame(
+        "error",
+        (
+            "I get an error when I try to {action} {object} {context}.",
+            "Why do I see an error trying to {action} {object} {context}?",
+            "There is an error every time I {action} {object} {context}, what is wrong?",
+        ),
+        followups=("Same error {other}, any idea?", "Could it be different {other}?"),
+    ),
+    Frame(
+        "who_can",
+        (
+            "Who is allowed to {action} {object} {context}?",
+            "Which users can {action} {object} {context}?",
+            "Who has permission to {action} {object} {context}?",
+        ),
+        followups=("And who can do it {other}?", "Is that different {other}?"),
+    ),
+    Frame(
+        "charged",
+        (
+            "Is it free to {action} {object} on the {plan}?",
+            "Do I pay extra to {action} {object} on the {plan}?",
+            "Does the {plan} charge me to {action} {object}?",
+        ),
+        negated=("Why is it not free to {action} {object} on the {plan}?",),
+        followups=("What about the {other}?", "Is it free on the {other} then?"),
+    ),
+)
+TUNING_DOMAINS: tuple[Domain, ...] = (
+    Domain(
+        "insurance",
+        {
+            "action": _values(
+                "claim on|make a claim on", "update|change the details of", "cancel|terminate",
+                "transfer|move", "review|look over",
+            ),
+            "object": _values(
+                "my home insurance|my house cover", "my car policy|my motor insurance", "travel cover|travel insurance",
+                "my beneficiaries|the beneficiaries on my policy", "a no-claims bonus|my no-claims discount",
+            ),
+            "context": _values(
+                "on the portal|in the customer portal", "with an agent|through an agent", "by post|by mail",
+                "in the insurance app|on the app",
+            ),
+            "plan": _values("bronze policy|bronze cover", "silver policy|silver cover", "gold policy|gold cover"),
+            "number": NUMBERS_COMMON,
+            "time": TIMES_COMMON,
+        },
+    ),
+    Domain(
+        "online_shop",
+        {
+            "action": _values(
+                "track|follow", "return|send back", "exchange|swap", "gift wrap|wrap as a gift", "reorder|order again",
+            ),
+            "object": _values(
+                "my parcel|my package", "a pair of shoes|shoes I bought", "a gift card|a voucher",
+                "an item on sale|a discounted item", "a bulk order|a large order",
+            ),
+            "context": _values(
+                "on the shop website|on the store's site", "in the shopping app|through the app",
+                "in a physical store|in person at a shop", "through customer service|via the support team",
+            ),
+            "plan": _values("standard membership|regular membership", "Plus membership|Plus tier", "VIP membership"),
+            "number": NUMBERS_COMMON,
+            "time": TIMES_COMMON,
+        },
+    ),
+    Domain(
+        "streaming",
+        {
+            "action": _values(
+                "download|save for offline", "stream|watch", "cast|mirror", "rate|review", "hide|remove from view",
+            ),
+            "object": _values(
+                "a movie|a film", "a whole series|an entire show", "live sports|live matches",
+                "my watch history|the list of what I watched", "subtitles|captions",
+            ),
+            "context": _values(
+                "on a smart TV|on my TV", "on a laptop|on my computer", "on a tablet|on my iPad",
+                "on a games console|on my console",
+            ),
+            "plan": _values(
+                "basic subscription|basic plan", "standard subscription|standard plan",
+                "premium subscription|premium plan",
+            ),
+            "number": NUMBERS_COMMON,
+            "time": TIMES_COMMON,
+        },
+    ),
+)  # fmt: skip
+
+# a second held-out split, for reporting only: written before any measurement on it, never tuned or trained on
+FRESH_FRAMES: tuple[Frame, ...] = (
+    Frame(
+        "walk_through",
+        (
+            "Walk me through how to {action} {object} {context}.",
+            "Show me how to {action} {object} {context}.",
+            "Give me step-by-step instructions to {action} {object} {context}.",
+        ),
+        followups=("Now {other}?", "Can you do the same {other}?"),
+    ),
+    Frame(
+        "requirements",
+        (
+            "What do I need before I {action} {object} {context}?",
+            "What are the requirements to {action} {object} {context}?",
+            "What do I have to prepare to {action} {object} {context}?",
+        ),
+        followups=("And {other}, what do I need?", "Are the requirements the same {other}?"),
+    ),
+    Frame(
+        "how_often",
+        (
+            "Is there a limit on how often I can {action} {object} {context}?",
+            "How many times can I {action} {object} {context}?",
+            "How often am I allowed to {action} {object} {context}?",
+        ),
+        followups=("Is the limit lower {other}?", "And {other}?"),
+    ),
+)
+FRESH_DOMAINS: tuple[Domain, ...] = (
+    Domain(
+        "hotel",
+        {
+            "action": _values(
+                "book|reserve", "upgrade|get an upgrade for", "check out of|leave", "order|request", "cancel|call off",
+            ),
+            "object": _values(
+                "a room|a hotel room", "breakfast|the morning buffet", "a late checkout|a later check-out time",
+                "room service|in-room dining", "a parking space|a parking spot",
+            ),
+            "context": _values(
+                "at the front desk|at reception", "on the hotel website|online", "in the hotel app|via the app",
+                "over the phone|by calling the hotel",
+            ),
+            "plan": _values("standard rate|flexible rate", "member rate|loyalty rate", "non-refundable rate"),
+            "number": NUMBERS_COMMON,
+            "time": TIMES_COMMON,
+        },
+    ),
+    Domain(
+        "university",
+        {
+            "action": _values(
+                "enrol in|sign up for", "withdraw from|drop", "appeal|contest", "defer|postpone", "audit|sit in on",
+            ),
+            "object": _values(
+                "a course|a class", "an exam|a test", "my grades|my marks", "a scholarship|a bursary",
+                "a lab session|a practical",
+            ),
+            "context": _values(
+                "through the student portal|on the student portal", "at the registry office|at the registry",
+                "by email|over email", "with my advisor|through my academic advisor",
+            ),
+            "plan": _values("undergraduate programme|bachelor's programme", "master's programme|graduate programme",
+                            "part-time programme|part-time study"),
+            "number": NUMBERS_COMMON,
+            "time": TIMES_COMMON,
+        },
+    ),
+    Domain(
+        "smart_home",
+        {
+            "action": _values(
+                "pair|connect", "reset|factory reset", "schedule|set a timer for", "mute|silence",
+                "update|upgrade the firmware of",
+            ),
+            "object": _values(
+                "the thermostat|my thermostat", "a smart plug|the smart socket",
+                "the doorbell camera|my video doorbell",
+                "the smoke alarm|my smoke detector", "the robot vacuum|my robot hoover",
+            ),
+            "context": _values(
+                "with the hub|through the home hub", "with a voice assistant|by voice command",
+                "from the companion app|in the companion app", "over Wi-Fi|via wifi",
+            ),
+            "plan": _values("free plan|basic tier", "protect plan|security subscription", "pro plan|pro tier"),
+            "number": NUMBERS_COMMON,
+            "time": TIMES_COMMON,
+        },
+    ),
+)  # fmt: skip
+
 # paraphrase operators on a whole question: only the wording changes
 _PREFIXES = ("", "", "", "Hi, ", "Quick question: ", "Hello! ", "Hey, ", "Sorry if this is obvious, but ")
 _SUFFIXES = ("", "", "", " Thanks!", " Thanks in advance.", " Please help.")
@@ -485,6 +674,16 @@ def generate(
 def held_out(count: int, *, seed: int) -> list[SyntheticPair]:
     """Pairs over held-out domains and frames only: neither vocabulary nor question shape seen in training."""
     return generate(count, seed=seed, domains=HELD_OUT_DOMAINS, frames=HELD_OUT_FRAMES)
+
+
+def tuning(count: int, *, seed: int) -> list[SyntheticPair]:
+    """Pairs over the tuning split: what thresholds are chosen on, seen by neither training nor a held-out split."""
+    return generate(count, seed=seed, domains=TUNING_DOMAINS, frames=TUNING_FRAMES)
+
+
+def fresh(count: int, *, seed: int) -> list[SyntheticPair]:
+    """Pairs over the second held-out split: reported, never trained or tuned on."""
+    return generate(count, seed=seed, domains=FRESH_DOMAINS, frames=FRESH_FRAMES)
 
 
 def _stream(rng: random.Random, domains: Sequence[Domain], frames: Sequence[Frame]) -> Iterator[SyntheticPair]:

@@ -101,7 +101,7 @@ class EquivalenceJudge:
         pipe.hincrby(f"{self._prefix}:stats", "calls", 1)
         pipe.hincrbyfloat(f"{self._prefix}:stats", "cost_usd", completion.cost_usd)
         pipe.execute()
-        log.info("guard_judge_called", provider=self._provider.name, model=self._model, same=verdict.same,
+        log.debug("guard_judge_called", provider=self._provider.name, model=self._model, same=verdict.same,
                  cost_usd=completion.cost_usd)  # fmt: skip
         return verdict
 

@@ -7,6 +7,7 @@ General English word lists, not tuned to any data set: a question about "monthly
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 import unicodedata
@@ -211,6 +212,10 @@ NEAR_DUPLICATE_JACCARD = 0.5
 MAX_CHANGED_WORDS = 2
 MIN_FRAME = 2
 MAX_SLOT_WORDS = 2
+# discourse fillers that carry no specific ("Quick question:", "Thanks in advance", "Sorry if this is obvious") and
+# prepositions the stopwords lack ("via the API" / "on the app"): left out of the content a slot is made of
+FILLERS = _words("advance quick question sorry obvious wondering idea appreciated cheers anyone someone via using")
+MAX_SLOT_CONTENT = 2  # content words on either side of a swapped slot
 
 
 @dataclass(frozen=True)
@@ -332,6 +337,8 @@ def conflicts(query: Specifics, cached: Specifics) -> list[str]:
     if (query.foreign or cached.foreign) and _jaccard(query.foreign, cached.foreign) < FOREIGN_SAME:
         reasons.append("foreign-text")
     reasons += _near_duplicate_conflicts(query, cached)
+    if not reasons and _swapped_slot(query.tokens, cached.tokens):
+        reasons.append("swapped-slot")
     return reasons
 
 
@@ -368,6 +375,34 @@ def _swapped_span(first: tuple[str, ...], second: tuple[str, ...]) -> bool:
         and sizes[1] <= MAX_SLOT_WORDS
         and set(slots[0]).isdisjoint(slots[1])
     )
+
+
+def _is_content(word: str) -> bool:
+    return word not in STOPWORDS and word not in NEGATIONS and word not in FILLERS
+
+
+def _swapped_slot(first: tuple[str, ...], second: tuple[str, ...]) -> bool:
+    """The same question with one slot refilled: aligned on stems (difflib), the two texts differ in content in one
+    place only, where each side has one or two content words and none in common ("[turn off] webhooks on the mobile
+    app" / "[set up] webhooks ..."), and share content elsewhere. Differences in stopwords and fillers alone
+    ("Hi,", "How can I" / "How do I") do not count. A synonym in the slot ("turn off" / "disable") has the same
+    shape, which is why this is a soft conflict that the pair model may overrule when it is very sure."""
+    stems = [_stem(word) for word in first], [_stem(word) for word in second]
+    matcher = difflib.SequenceMatcher(None, stems[0], stems[1], autojunk=False)
+    shared = 0
+    slots: list[tuple[list[str], list[str]]] = []
+    for operation, i1, i2, j1, j2 in matcher.get_opcodes():
+        if operation == "equal":
+            shared += sum(_is_content(word) for word in first[i1:i2])
+            continue
+        mine = [stems[0][i] for i in range(i1, i2) if _is_content(first[i])]
+        theirs = [stems[1][j] for j in range(j1, j2) if _is_content(second[j])]
+        if mine or theirs:
+            slots.append((mine, theirs))
+    if len(slots) != 1 or shared < 1:
+        return False
+    mine, theirs = slots[0]
+    return 0 < len(mine) <= MAX_SLOT_CONTENT and 0 < len(theirs) <= MAX_SLOT_CONTENT and set(mine).isdisjoint(theirs)
 
 
 def _near_duplicate_conflicts(query: Specifics, cached: Specifics) -> list[str]:

@@ -34,7 +34,7 @@ from llmcache.shared.policy import VerifierThresholds
 
 log = structlog.get_logger(__name__)
 
-SOFT_CONFLICTS = frozenset({"changed-specific", "swapped-span"})
+SOFT_CONFLICTS = frozenset({"changed-specific", "swapped-span", "swapped-slot"})
 
 
 @dataclass(frozen=True)

@@ -54,10 +54,8 @@ def test_changed_specifics_are_refused(query: str, cached: str, reason: str) -> 
     ("query", "cached"),
     [
         ("I forgot my password, how can I change it?", "How do I reset my password?"),
-        ("What are the steps to end my subscription?", "How do I cancel my subscription?"),
         ("How can I cancel the subscription?", "How do I cancel my subscription?"),
         ("Why can't I log in?", "Why am I unable to log in?"),
-        ("Where can I get copies of my past invoices?", "Where do I download old invoices?"),
         ("Why doesn't my card work?", "Why is my card not working?"),  # one negation, worded two ways
         ("Why isn't my invoice showing the discount?", "Why is my invoice not showing the discount?"),
         # "per day" is "daily", "2FA" counts two factors, "a family doctor" is not the whole family
@@ -73,6 +71,35 @@ def test_changed_specifics_are_refused(query: str, cached: str, reason: str) -> 
 def test_rewordings_pass(query: str, cached: str) -> None:
     verdict = GUARD.verify(query, cached)
     assert verdict.allowed, verdict.reasons
+
+
+@pytest.mark.parametrize(
+    ("query", "cached", "same"),
+    [
+        ("How do I set up webhooks via the API?", "How do I set up webhooks on the mobile app?", False),
+        ("How do I set up task dependencies?", "Hi, how do I set up automations? Thanks!", False),
+        ("How do I pay for parking at the airport?", "How do I book a taxi at the airport?", False),
+        ("What are the steps to end my subscription?", "How do I cancel my subscription?", True),
+        ("Where can I get copies of my past invoices?", "Where do I download old invoices?", True),
+    ],
+)
+def test_one_slot_refilled_is_a_soft_conflict_whatever_the_words(query: str, cached: str, same: bool) -> None:
+    """One place differs, one or two content words each side: a refilled slot or a synonym, which the rules
+    cannot tell apart (`same`: the pair is a rewording). Soft: the pair model may overrule it."""
+    verdict = GUARD.verify(query, cached)
+    assert verdict.reasons == ("swapped-slot",) and not verdict.hard_conflict
+
+
+@pytest.mark.parametrize(
+    ("query", "cached"),
+    [
+        ("Quick question: how do I cancel my subscription? Thanks in advance.", "How can I cancel my subscription?"),
+        ("How do I learn to cook rice on a stove?", "What is the way to cook rice on a stove?"),
+        ("How do I move contacts to a new phone?", "How can I transfer my contacts and photos to a new phone?"),
+    ],
+)
+def test_fillers_and_several_changes_are_not_a_swapped_slot(query: str, cached: str) -> None:
+    assert "swapped-slot" not in GUARD.verify(query, cached).reasons
 
 
 def test_contractions_and_stems_normalise() -> None:
