@@ -231,6 +231,9 @@ class Setting(BaseModel):
     rescue_above: float | None = None
     pair_accept_above: float | None = None  # rules+pair: the pair model's threshold (the band refused by default)
     pair_rescue_above: float | None = None  # rules+pair: a soft conflict's (None: the same as pair_accept_above)
+    # False: the rules as they were before the swapped-slot rule (a candidate it alone flags counts as clean), to
+    # measure the earlier defaults on the same judged table
+    swapped_slot_rule: bool = True
 
     def describe(self) -> str:
         text = f"floor {self.floor:.2f}"
@@ -240,6 +243,8 @@ class Setting(BaseModel):
             text += f", pair model from {self.pair_accept_above:g}"
             if self.pair_rescue_above is not None:
                 text += f", soft conflicts from {self.pair_rescue_above:g}"
+        if not self.swapped_slot_rule:
+            text += ", without the swapped-slot rule"
         return text
 
     def thresholds(self) -> VerifierThresholds | None:
@@ -277,17 +282,20 @@ class Judged:
     verifier_score: float | None
     pair_score: float | None = None
 
-    def allowed(self, mode: GuardMode, thresholds: VerifierThresholds | None) -> bool:
+    def allowed(self, mode: GuardMode, thresholds: VerifierThresholds | None, swapped_slot_rule: bool = True) -> bool:
         """`thresholds` is the setting's (None: the rules alone), computed once for a whole table."""
         if self.identical or mode == "cosine":
             return True
+        ruled = self.ruled
+        if not swapped_slot_rule and ruled.reasons == ("swapped-slot",):
+            ruled = Verdict(True, ())
         if mode == "rules+pair" and thresholds is not None and thresholds.pair_accept_above is not None:
-            if self.ruled.hard_conflict or self.pair_score is None:
-                return self.ruled.allowed
-            return decide_pair(self.ruled, self.pair_score, thresholds).allowed
+            if ruled.hard_conflict or self.pair_score is None:
+                return ruled.allowed
+            return decide_pair(ruled, self.pair_score, thresholds).allowed
         if thresholds is None or self.verifier_score is None:
-            return self.ruled.allowed
-        return decide(self.ruled, self.verifier_score, thresholds).allowed
+            return ruled.allowed
+        return decide(ruled, self.verifier_score, thresholds).allowed
 
 
 def collect_candidates(
@@ -375,7 +383,9 @@ def score_settings(
         recalled = negative_false = 0
         thresholds = setting.thresholds()
         for candidate, outcome, positive in nearest:
-            if candidate.cosine < setting.floor or not candidate.allowed(setting.mode, thresholds):
+            if candidate.cosine < setting.floor or not candidate.allowed(
+                setting.mode, thresholds, setting.swapped_slot_rule
+            ):
                 continue
             counts[outcome] += 1
             recalled += outcome == "correct" and positive

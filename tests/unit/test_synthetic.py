@@ -13,6 +13,8 @@ from llmcache.quality.synthetic_pairs import (
     FRESH_FRAMES,
     HELD_OUT_DOMAINS,
     HELD_OUT_FRAMES,
+    MORE_DOMAINS,
+    TRAINING_DOMAINS,
     TUNING_DOMAINS,
     TUNING_FRAMES,
     Domain,
@@ -95,3 +97,12 @@ def test_the_committed_tuning_and_fresh_files_are_what_the_generator_writes() ->
     assert tuned == tuning(len(tuned), seed=21) and len(tuned) >= 1000
     assert reported == fresh(len(reported), seed=31) and len(reported) >= 1000
     assert {p.domain for p in reported} <= {d.name for d in FRESH_DOMAINS}
+
+
+def test_the_added_training_vocabularies_use_no_word_of_the_tuning_or_held_out_splits() -> None:
+    assert [d.name for d in TRAINING_DOMAINS] == [d.name for d in (*DOMAINS, *MORE_DOMAINS)]
+    others = _vocabulary(TUNING_DOMAINS) | _vocabulary(HELD_OUT_DOMAINS) | _vocabulary(FRESH_DOMAINS)
+    assert _vocabulary(MORE_DOMAINS).isdisjoint(others)
+    assert {d.name for d in TRAINING_DOMAINS}.isdisjoint(
+        d.name for d in (*TUNING_DOMAINS, *HELD_OUT_DOMAINS, *FRESH_DOMAINS)
+    )
