@@ -5,21 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import redis
-
-from llmcache.shared.config import load_settings
 from llmcache.testing.emulator.server import RunningEmulator
-from llmcache.workers.producer import LLMCacheClient
-from tests.cluster.conftest import ROOT, Cluster, cluster_env
+from tests.cluster.conftest import ROOT, Cluster, running_cluster
 
 SYSTEM = "You are the support assistant of Acme Cloud. Answer in two sentences."
 
@@ -29,17 +23,7 @@ def batch_cluster(
     redis_url: str, emulator: RunningEmulator, data_dir: Path, extra_env: dict[str, str] | None = None
 ) -> Iterator[Cluster]:
     """One worker (24 threads) and a key prefix of its own, removed afterwards."""
-    prefix = f"llmcache-batch-{uuid.uuid4().hex[:10]}"
-    logs = data_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    settings_env = {
-        "LLMCACHE_REDIS_URL": redis_url,
-        "LLMCACHE_KEY_PREFIX": prefix,
-        "LLMCACHE_DATA_DIR": str(data_dir / "data"),
-        "LLMCACHE_PROVIDERS__OPENAI_API_KEY": "emulator-key",
-        "LLMCACHE_PROVIDERS__OPENAI_BASE_URL": emulator.openai_base_url,
-        "LLMCACHE_PROVIDERS__ANTHROPIC_API_KEY": "emulator-key",
-        "LLMCACHE_PROVIDERS__ANTHROPIC_BASE_URL": emulator.anthropic_base_url,
+    env = {
         "LLMCACHE_WORKERS__CONCURRENCY": "24",
         "LLMCACHE_BATCH__ANSWER_CONCURRENCY": "32",
         # "para": near-verbatim paraphrases collapse on cosine alone (no false-hit guard), for the dedupe mechanics
@@ -47,32 +31,8 @@ def batch_cluster(
         "LLMCACHE_NAMESPACES__PARA__GUARD": "false",
         **(extra_env or {}),
     }
-    env = cluster_env(settings_env)
-    saved = {k: os.environ.get(k) for k in settings_env}
-    os.environ.update(settings_env)
-    try:
-        settings = load_settings()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    client = LLMCacheClient(settings)
-    running = Cluster(settings, env, client, emulator, data_dir, logs, [])
-    running.start("worker", "--queues", "llm,maintenance", name="worker")
-    try:
-        running.wait_for_workers()
+    with running_cluster(redis_url, emulator, data_dir, label="batch", extra_env=env) as running:
         yield running
-    finally:
-        running.stop()
-        client.close()
-        with contextlib.suppress(redis.RedisError):
-            connection = redis.Redis.from_url(redis_url)
-            keys = list(connection.scan_iter(match=f"{prefix}:*", count=1000))
-            for start in range(0, len(keys), 1000):
-                connection.delete(*keys[start : start + 1000])
-            connection.close()
 
 
 def openai_line(

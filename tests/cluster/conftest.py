@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -79,13 +80,43 @@ def cluster_env(settings_env: dict[str, str]) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
-    prefix = f"llmcache-cluster-{uuid.uuid4().hex[:10]}"
-    data_dir = tmp_path_factory.mktemp("cluster")
+def settings_from(settings_env: dict[str, str]) -> Settings:
+    """The settings a worker started with `settings_env` reads, loaded here without leaving the variables set."""
+    saved = {k: os.environ.get(k) for k in settings_env}
+    os.environ.update(settings_env)
+    try:
+        return load_settings()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def delete_prefix(redis_url: str, prefix: str) -> None:
+    with contextlib.suppress(redis.RedisError):
+        connection = redis.Redis.from_url(redis_url)
+        keys = list(connection.scan_iter(match=f"{prefix}:*", count=1000))
+        for start in range(0, len(keys), 1000):
+            connection.delete(*keys[start : start + 1000])
+        connection.close()
+
+
+@contextlib.contextmanager
+def running_cluster(
+    redis_url: str,
+    emulator: RunningEmulator,
+    data_dir: Path,
+    *,
+    label: str,
+    extra_env: dict[str, str] | None = None,
+) -> Iterator[Cluster]:
+    """One `llmcache worker` process (queues llm and maintenance) on `redis_url` under a key prefix of its own,
+    removed afterwards, answered by `emulator` (which the caller owns and stops)."""
+    prefix = f"llmcache-{label}-{uuid.uuid4().hex[:10]}"
     logs = data_dir / "logs"
-    logs.mkdir()
-    emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=400))
+    logs.mkdir(parents=True, exist_ok=True)
     settings_env = {
         "LLMCACHE_REDIS_URL": redis_url,
         "LLMCACHE_KEY_PREFIX": prefix,
@@ -94,25 +125,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
         "LLMCACHE_PROVIDERS__OPENAI_BASE_URL": emulator.openai_base_url,
         "LLMCACHE_PROVIDERS__ANTHROPIC_API_KEY": "emulator-key",
         "LLMCACHE_PROVIDERS__ANTHROPIC_BASE_URL": emulator.anthropic_base_url,
-        "LLMCACHE_WORKERS__CONCURRENCY": "24",
-        # "para" tests coalescing mechanics on near-verbatim paraphrases: cosine only, no false-hit guard
-        "LLMCACHE_NAMESPACES__PARA__SIMILARITY_THRESHOLD": "0.85",
-        "LLMCACHE_NAMESPACES__PARA__GUARD": "false",
-        "LLMCACHE_NAMESPACES__SHORT__TTL_SECONDS": "1",
+        **(extra_env or {}),
     }
-    env = cluster_env(settings_env)
-    saved = {k: os.environ.get(k) for k in settings_env}
-    os.environ.update(settings_env)
-    try:
-        settings = load_settings()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    settings = settings_from(settings_env)
     client = LLMCacheClient(settings)
-    running = Cluster(settings, env, client, emulator, data_dir, logs, [])
+    running = Cluster(settings, cluster_env(settings_env), client, emulator, data_dir, logs, [])
     running.start("worker", "--queues", "llm,maintenance", name="worker")
     try:
         running.wait_for_workers()
@@ -120,8 +137,23 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterato
     finally:
         running.stop()
         client.close()
+        delete_prefix(redis_url, prefix)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
+    emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=400))
+    extra_env = {
+        "LLMCACHE_WORKERS__CONCURRENCY": "24",
+        # "para" tests coalescing mechanics on near-verbatim paraphrases: cosine only, no false-hit guard
+        "LLMCACHE_NAMESPACES__PARA__SIMILARITY_THRESHOLD": "0.85",
+        "LLMCACHE_NAMESPACES__PARA__GUARD": "false",
+        "LLMCACHE_NAMESPACES__SHORT__TTL_SECONDS": "1",
+    }
+    try:
+        with running_cluster(
+            redis_url, emulator, tmp_path_factory.mktemp("cluster"), label="cluster", extra_env=extra_env
+        ) as running:
+            yield running
+    finally:
         emulator.stop()
-        connection = redis.Redis.from_url(redis_url)
-        keys = list(connection.scan_iter(match=f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 1000):
-            connection.delete(*keys[start : start + 1000])

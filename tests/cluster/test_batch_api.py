@@ -6,7 +6,6 @@ and per-request errors with `--retry-errors`, and dollars that agree with the em
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -19,18 +18,16 @@ from typing import Any
 
 import openai
 import pytest
-import redis
 
-from llmcache.shared.config import RetrySettings, load_settings
+from llmcache.shared.config import RetrySettings
 from llmcache.shared.models import CacheRequest
 from llmcache.shared.providers.base import CallPolicy
 from llmcache.shared.providers.openai_provider import OpenAIProvider
 from llmcache.shared.providers.pricing import PricingTable
 from llmcache.testing.emulator.config import EmulatorConfig
 from llmcache.testing.emulator.server import RunningEmulator
-from llmcache.workers.producer import LLMCacheClient
 from llmcache.workers.via_batch_api import state_path
-from tests.cluster.conftest import ROOT, Cluster, cluster_env
+from tests.cluster.conftest import ROOT, Cluster, running_cluster
 
 SYSTEM = "You are the support assistant of Acme Cloud. Answer in two sentences."
 OPENAI_MODEL = "gpt-4o-mini"
@@ -41,46 +38,18 @@ ANTHROPIC_MODEL = "claude-haiku-4-5"
 def cluster(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
     """One worker; namespace `bulk` is exact-only (no embedding: the 5,000-line test stays fast), `default` keeps
     semantic matching and the guard."""
-    prefix = f"llmcache-batchapi-{uuid.uuid4().hex[:10]}"
-    data_dir = tmp_path_factory.mktemp("batch-api")
-    logs = data_dir / "logs"
-    logs.mkdir()
     emulator = RunningEmulator(EmulatorConfig())
-    settings_env = {
-        "LLMCACHE_REDIS_URL": redis_url,
-        "LLMCACHE_KEY_PREFIX": prefix,
-        "LLMCACHE_DATA_DIR": str(data_dir / "data"),
-        "LLMCACHE_PROVIDERS__OPENAI_API_KEY": "emulator-key",
-        "LLMCACHE_PROVIDERS__OPENAI_BASE_URL": emulator.openai_base_url,
-        "LLMCACHE_PROVIDERS__ANTHROPIC_API_KEY": "emulator-key",
-        "LLMCACHE_PROVIDERS__ANTHROPIC_BASE_URL": emulator.anthropic_base_url,
-        "LLMCACHE_NAMESPACES__BULK__SEMANTIC": "false",
-    }
-    env = cluster_env(settings_env)
-    saved = {k: os.environ.get(k) for k in settings_env}
-    os.environ.update(settings_env)
     try:
-        settings = load_settings()
+        with running_cluster(
+            redis_url,
+            emulator,
+            tmp_path_factory.mktemp("batch-api"),
+            label="batchapi",
+            extra_env={"LLMCACHE_NAMESPACES__BULK__SEMANTIC": "false"},
+        ) as running:
+            yield running
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    client = LLMCacheClient(settings)
-    running = Cluster(settings, env, client, emulator, data_dir, logs, [])
-    running.start("worker", "--queues", "llm,maintenance", name="worker")
-    try:
-        running.wait_for_workers()
-        yield running
-    finally:
-        running.stop()
-        client.close()
         emulator.stop()
-        connection = redis.Redis.from_url(redis_url)
-        keys = list(connection.scan_iter(match=f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 1000):
-            connection.delete(*keys[start : start + 1000])
 
 
 @pytest.fixture(autouse=True)

@@ -13,48 +13,28 @@ from typing import Any
 import pytest
 import redis
 
-from llmcache.shared.config import load_settings
 from llmcache.shared.jobs import Job, Outcome
 from llmcache.shared.models import CacheRequest
 from llmcache.testing.emulator.config import EmulatorConfig
 from llmcache.testing.emulator.server import RunningEmulator
-from llmcache.workers.producer import LLMCacheClient
-from tests.cluster.conftest import Cluster, cluster_env
+from tests.cluster.conftest import Cluster, running_cluster
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Cluster]:
     """One worker on an embedded shard; the emulator answers after 3 s so that a twin job meets its leader."""
-    prefix = f"llmcache-owner-{uuid.uuid4().hex[:10]}"
-    data_dir = tmp_path_factory.mktemp("owner")
-    logs = data_dir / "logs"
-    logs.mkdir()
     emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=3000))
-    settings_env = {
-        "LLMCACHE_REDIS_URL": redis_url,
-        "LLMCACHE_KEY_PREFIX": prefix,
-        "LLMCACHE_DATA_DIR": str(data_dir / "data"),
-        "LLMCACHE_PROVIDERS__OPENAI_API_KEY": "emulator-key",
-        "LLMCACHE_PROVIDERS__OPENAI_BASE_URL": emulator.openai_base_url,
-        "LLMCACHE_PROVIDERS__ANTHROPIC_API_KEY": "emulator-key",
-        "LLMCACHE_PROVIDERS__ANTHROPIC_BASE_URL": emulator.anthropic_base_url,
-        "LLMCACHE_WORKERS__CONCURRENCY": "4",
-    }
-    settings = load_settings(redis_url=redis_url, key_prefix=prefix, data_dir=data_dir / "data")
-    client = LLMCacheClient(settings)
-    running = Cluster(settings, cluster_env(settings_env), client, emulator, data_dir, logs, [])
-    running.start("worker", "--queues", "llm,maintenance", name="worker")
     try:
-        running.wait_for_workers()
-        yield running
+        with running_cluster(
+            redis_url,
+            emulator,
+            tmp_path_factory.mktemp("owner"),
+            label="owner",
+            extra_env={"LLMCACHE_WORKERS__CONCURRENCY": "4"},
+        ) as running:
+            yield running
     finally:
-        running.stop()
-        client.close()
         emulator.stop()
-        connection = redis.Redis.from_url(redis_url)
-        keys = list(connection.scan_iter(match=f"{prefix}:*", count=1000))
-        for start in range(0, len(keys), 1000):
-            connection.delete(*keys[start : start + 1000])
 
 
 def request(text: str) -> CacheRequest:
