@@ -6,8 +6,10 @@ Runs, in order, on a private redis-server (so that its `used_memory` is this ben
 - cold: the emulator answers in 300-800 ms (300 ms to the first token + 8 ms a token, 12-60 tokens);
 - warm, same file: the cold file again, a new output file (its lines that followed a leader are semantic hits);
 - warm exact: a file of only the lines whose own answers the cold run stored (every line an exact hit);
-- warm semantic: the same questions in wordings the cold file never had (semantic hits, guard on);
+- warm semantic: questions whose answers the cold run stored, in wordings the cold file never had, each in the
+  tenant it was stored for (semantic hits where the guard accepts them; its refusals are misses);
 - cold again on small fresh files at several answer concurrencies (lines/s against concurrency);
+- with `--exact-sizes`, warm exact files of those sizes (memory against file size: peak RSS and Redis per size);
 - the limits, in this process on the same requests: `LLMCache.lookup_many` alone (parse included) and MiniLM's
   batched embedding alone.
 Peak worker RSS (VmHWM) and peak Redis used_memory are sampled throughout; the stages are the workers' own timings.
@@ -243,32 +245,79 @@ def stored_lines(source: Path, output: Path, target: Path, lines: int) -> None:
             out.write(json.dumps(row) + "\n")
 
 
-def limits(settings: Settings, warm: Path, semantic: Path, chunk: int) -> dict[str, float]:
-    """In this process, on the same requests: parse + `lookup_many` per chunk (all hits), and embedding alone."""
-    from llmcache.shared.runtime import build_runtime
-    from llmcache.workers.batch.formats import LineOptions, ParsedLine
-    from llmcache.workers.batch.parsing import parse_line
+def reworded_lines(source: Path, output: Path, target: Path, lines: int, seed: int) -> None:
+    """A file of semantic hits to be: the questions whose own answers the cold run stored, in the warm wordings (which
+    the cold file never used), each line in the tenant its answer was stored for (the context includes the tenant)."""
+    base = {worded(q, opener, closer): q for q in intents() for opener, closer in COLD_WORDINGS}
+    stored = {json.loads(r)["llmcache"]["line"] for r in output.read_text().splitlines()
+              if json.loads(r)["llmcache"]["outcome"] == "miss"}  # fmt: skip
+    asked = []
+    for n, text in enumerate(source.read_text().splitlines(), 1):
+        if n in stored:
+            row = json.loads(text)
+            asked.append((base[row["body"]["messages"][-1]["content"]], row["llmcache"]["tenant"]))
+    rng = random.Random(seed)
+    with target.open("w") as out:
+        for n in range(lines):
+            question, tenant = rng.choice(asked)
+            opener, closer = rng.choice(WARM_WORDINGS)
+            body = {"model": MODEL, "max_tokens": 200,
+                    "messages": [{"role": "system", "content": SYSTEM},
+                                 {"role": "user", "content": worded(question, opener, closer)}]}  # fmt: skip
+            line = {"custom_id": f"s{n}", "method": "POST", "url": "/v1/chat/completions", "body": body,
+                    "llmcache": {"tenant": tenant}}  # fmt: skip
+            out.write(json.dumps(line) + "\n")
 
-    runtime = build_runtime(settings)
-    try:
-        texts = warm.read_text().splitlines()
+
+class Limits:
+    """In this process, on the same requests as the run they are compared with: parse + `lookup_many` per chunk
+    (all hits), and MiniLM's batched embedding alone. On a runtime of its own (its own empty index folder: the
+    worker owns the run's shard; exact hits never search it), so that each limit is measured just before and just
+    after its run, under the same load as the run (this machine is shared)."""
+
+    def __init__(self, settings: Settings, work: Path, chunk: int) -> None:
+        from llmcache.shared.runtime import build_runtime
+
+        self.runtime = build_runtime(settings.model_copy(update={"data_dir": work / "limits-data"}))
+        self.chunk = chunk
+
+    def lookup_many(self, path: Path) -> float:
+        from llmcache.workers.batch.formats import LineOptions, ParsedLine
+        from llmcache.workers.batch.parsing import parse_line
+
+        texts = path.read_text().splitlines()
         started = time.perf_counter()
-        for start in range(0, len(texts), chunk):
-            parsed = [parse_line(i, t, "openai", LineOptions()) for i, t in enumerate(texts[start : start + chunk])]
-            runtime.cache.lookup_many([p.job.request for p in parsed if isinstance(p, ParsedLine)])
-        exact = len(texts) / (time.perf_counter() - started)
-        questions = [json.loads(t)["body"]["messages"][-1]["content"] for t in semantic.read_text().splitlines()]
-        started = time.perf_counter()
-        for start in range(0, len(questions), chunk):
-            runtime.embedder.embed_batch(questions[start : start + chunk])
-        embed_all = len(questions) / (time.perf_counter() - started)
-        started = time.perf_counter()
-        for start in range(0, len(questions), chunk):
-            runtime.embedder.embed_batch(list(dict.fromkeys(questions[start : start + chunk])))
-        embed_distinct = len(questions) / (time.perf_counter() - started)
-    finally:
-        runtime.close()
-    return {"lookup_many": exact, "embed_every_line": embed_all, "embed_distinct_per_chunk": embed_distinct}
+        for start in range(0, len(texts), self.chunk):
+            parsed = [
+                parse_line(i, t, "openai", LineOptions()) for i, t in enumerate(texts[start : start + self.chunk])
+            ]
+            self.runtime.cache.lookup_many([p.job.request for p in parsed if isinstance(p, ParsedLine)])
+        return len(texts) / (time.perf_counter() - started)
+
+    def embedding(self, path: Path) -> tuple[float, float]:
+        """lines/s embedding every line's text, and embedding the distinct texts of each chunk (as the engine does)."""
+        questions = [json.loads(t)["body"]["messages"][-1]["content"] for t in path.read_text().splitlines()]
+        rates = []
+        for distinct in (False, True):
+            started = time.perf_counter()
+            for start in range(0, len(questions), self.chunk):
+                texts = questions[start : start + self.chunk]
+                self.runtime.embedder.embed_batch(list(dict.fromkeys(texts)) if distinct else texts)
+            rates.append(len(questions) / (time.perf_counter() - started))
+        return rates[0], rates[1]
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def over_the_run(name: str, samples: list[tuple[float, float, float]]) -> str:
+    """Worker RSS and Redis used_memory at each quarter of a run: flat, or growing with the lines done."""
+    if len(samples) < 4:
+        return f"Memory over the {name} run: too few samples."
+    quarters = [samples[max(0, round(len(samples) * q) - 1)] for q in (0.25, 0.5, 0.75, 1.0)]
+    rss = " / ".join(f"{r:.0f}" for _, r, _ in quarters)
+    used = " / ".join(f"{u:.1f}" for _, _, u in quarters)
+    return f"Memory over the {name} run, at 25/50/75/100% of its time: worker RSS {rss} MB, Redis {used} MB."
 
 
 def stage_table(results: list[RunResult]) -> str:
@@ -285,6 +334,7 @@ def main() -> int:
     parser.add_argument("--cold-lines", type=int, default=2_000, help="lines of each concurrency-sweep file")
     parser.add_argument("--concurrency", default="8,32", help="answer concurrencies of the cold sweep")
     parser.add_argument("--main-concurrency", type=int, default=64, help="answer concurrency of the main cold run")
+    parser.add_argument("--exact-sizes", default="", help="warm exact files of these sizes too, e.g. 10000,100000")
     parser.add_argument("--chunk", type=int, default=256)
     parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
     args = parser.parse_args()
@@ -300,10 +350,11 @@ def main() -> int:
     emulator = RunningEmulator(EmulatorConfig(time_to_first_token_ms=300, per_output_token_ms=8))
     cold_file, semantic_file = work / "batch.jsonl", work / "semantic.jsonl"
     write_file(cold_file, args.lines, COLD_WORDINGS, seed=1)
-    write_file(semantic_file, max(args.lines // 5, 1000), WARM_WORDINGS, seed=2)
     os.environ["LLMCACHE_BATCH__CHUNK_SIZE"] = str(args.chunk)
     results: list[RunResult] = []
     sweep: list[tuple[int, RunResult]] = []
+    growth: list[RunResult] = []
+    cold_samples: list[tuple[float, float, float]] = []
     try:
         with private_redis(work) as url:
             env = settings_env(url, emulator, work / "data", f"bench-{uuid.uuid4().hex[:8]}")
@@ -316,11 +367,26 @@ def main() -> int:
             monitor.pid = worker.pid
             wait_for_worker(client, worker)
             results.append(timed_run(client, settings, cold_file, work / "cold.out", monitor, "cold"))
+            cold_samples = list(monitor.samples)
             results.append(timed_run(client, settings, cold_file, work / "warm.out", monitor, "warm, same file"))
             exact_file = work / "exact.jsonl"
             stored_lines(cold_file, work / "cold.out", exact_file, args.lines)
+            limits = Limits(settings, work, args.chunk)
+            exact_limits = [limits.lookup_many(exact_file)]
             results.append(timed_run(client, settings, exact_file, work / "exact.out", monitor, "warm exact"))
+            exact_limits.append(limits.lookup_many(exact_file))
+            reworded_lines(cold_file, work / "cold.out", semantic_file, max(args.lines // 5, 1000), seed=2)
+            embed_limits = [limits.embedding(semantic_file)]
             results.append(timed_run(client, settings, semantic_file, work / "sem.out", monitor, "warm semantic"))
+            embed_limits.append(limits.embedding(semantic_file))
+            limits.close()
+            print(f"limits before/after: lookup_many {exact_limits}, embedding {embed_limits}", flush=True)
+            for size in [int(n) for n in args.exact_sizes.split(",") if n]:
+                sized = work / f"exact-{size}.jsonl"
+                stored_lines(cold_file, work / "cold.out", sized, size)
+                name = f"warm exact, {size:,} lines"
+                growth.append(timed_run(client, settings, sized, work / f"exact-{size}.out", monitor, name))
+                sized.unlink()
             peak_hwm = monitor._rss()[1]
             for concurrency in [int(c) for c in args.concurrency.split(",") if c]:
                 stop_worker(worker)
@@ -335,24 +401,25 @@ def main() -> int:
             stop_worker(worker)
             monitor.stop()
             client.close()
-            limit = limits(settings, exact_file, semantic_file, args.chunk)
-            print(f"limits: {limit}", flush=True)
     finally:
         emulator.stop()
     cold, _, warm, semantic = results
+    lookup_limit = sum(exact_limits) / len(exact_limits)
+    embed_all = sum(r[0] for r in embed_limits) / len(embed_limits)
+    embed_distinct = sum(r[1] for r in embed_limits) / len(embed_limits)
     text = [
         f"{machine_line()}, commit {commit.stdout.strip()}. `python bench/batch.py --lines {args.lines}"
         f"{' --write' if args.write else ''}`: one worker (24 threads), a private redis-server, the provider "
         f"emulator (not a real provider) at 300 ms + 8 ms/token (12-60 tokens: 0.4-0.8 s a call). Input: "
         f"{args.lines:,} OpenAI lines over {len(intents()):,} intents, 3 tenants, a {len(SYSTEM):,}-character "
-        f"system prompt; the semantic file is {semantic.lines:,} lines of the same intents in wordings the cold "
-        f"file never had. Chunks of {args.chunk} lines.",
+        f"system prompt; the semantic file is {semantic.lines:,} lines of the questions the cold run stored, in "
+        f"wordings the cold file never had, each in its stored tenant. Chunks of {args.chunk} lines.",
         "",
         "| run | lines | lines/s | exact | semantic | coalesced | miss | errors | provider calls | peak worker RSS "
         "| peak Redis used_memory |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for r in [*results, *(r for _, r in sweep)]:
+    for r in [*results, *growth, *(r for _, r in sweep)]:
         o = r.summary.outcomes
         text.append(
             f"| {r.name} | {r.lines:,} | {r.rate:,.0f} | {o['exact']:,} | {o['semantic']:,} | {o['coalesced']:,} "
@@ -361,13 +428,16 @@ def main() -> int:
         )
     text += [
         "",
-        f"Limits in one process on the same requests: `lookup_many` (parse included) {limit['lookup_many']:,.0f} "
-        f"lines/s; MiniLM batched embedding alone {limit['embed_every_line']:,.0f} lines/s (every line's text), "
-        f"{limit['embed_distinct_per_chunk']:,.0f} lines/s (distinct texts per chunk, as the engine embeds).",
-        f"Warm exact: {warm.rate:,.0f} lines/s = {warm.rate / limit['lookup_many']:.0%} of the in-process "
+        "Limits in one process on the same requests, measured just before and just after the run they are compared "
+        f"with (the ratios use the mean): `lookup_many` (parse included) {lookup_limit:,.0f} lines/s "
+        f"({' / '.join(f'{r:,.0f}' for r in exact_limits)}); MiniLM batched embedding alone {embed_all:,.0f} lines/s "
+        f"every line's text ({' / '.join(f'{r[0]:,.0f}' for r in embed_limits)}), {embed_distinct:,.0f} lines/s "
+        "the distinct texts of each chunk, as the engine embeds "
+        f"({' / '.join(f'{r[1]:,.0f}' for r in embed_limits)}).",
+        f"Warm exact: {warm.rate:,.0f} lines/s = {warm.rate / lookup_limit:.0%} of the in-process "
         f"`lookup_many` limit. Warm semantic: {semantic.rate:,.0f} lines/s = "
-        f"{semantic.rate / limit['embed_every_line']:.0%} of the embedding-alone limit "
-        f"({semantic.rate / limit['embed_distinct_per_chunk']:.0%} of the distinct-text one).",
+        f"{semantic.rate / embed_all:.0%} of the embedding-alone limit "
+        f"({semantic.rate / embed_distinct:.0%} of the distinct-text one).",
         f"Cold: {cold.rate:,.0f} lines/s with {cold.summary.provider_calls:,} provider calls at answer "
         f"concurrency {args.main_concurrency}: {cold.summary.provider_calls / cold.seconds:.1f} calls/s.",
         "Cold sweep ("
@@ -380,6 +450,7 @@ def main() -> int:
         )
         + ".",
         f"Worker peak RSS over the whole run (VmHWM): {peak_hwm:.0f} MB.",
+        over_the_run("cold", cold_samples),
         "",
         stage_table(results),
     ]
