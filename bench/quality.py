@@ -139,7 +139,7 @@ def report(tables: Tables) -> list[str]:
     labels = (
         (cosine, f"cosine {BASELINE:.2f}, no guard"),
         (lightgbm, "floor 0.66 + rules + LightGBM verifier (two defaults ago)"),
-        (previous, "floor 0.66 + rules + pair model >= 0.05, no swapped-slot rule (previous default)"),
+        (previous, "floor 0.66 + rules + pair model >= 0.05, no swapped-slot rule (previous default settings)"),
         (default, f"**default**: floor {floor:g} + rules + pair model >= {accept:g} (soft conflicts >= {rescue:g})"),
     )
     lines = [BEGIN, f"Measured {machine_line()}; default namespace.", "", *latency_lines(), ""]

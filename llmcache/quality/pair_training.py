@@ -200,13 +200,14 @@ def default_training_pairs(data_dir: Path, *, seed: int, qqp_limit: int, synthet
     """The shipped model's data: Quora training pairs (never the validation file) and synthetic templated pairs
     from the training domains and frames, each synthetic pair in a random order (the query may be either text)."""
     from llmcache.quality.evaluation import load_pairs
-    from llmcache.quality.synthetic_pairs import generate
+    from llmcache.quality.synthetic_pairs import TRAINING_DOMAINS, generate
 
     rng = np.random.default_rng(seed)
     quora = load_pairs(data_dir / "qqp_pairs_train.jsonl.gz")
     picked = rng.permutation(len(quora))[:qqp_limit]
     pairs: list[LabelledPair] = [(quora[i].b.strip(), quora[i].a.strip(), quora[i].label) for i in picked]
-    for pair, flip in zip(generate(synthetic, seed=seed), rng.random(synthetic) < 0.5, strict=True):
+    synthetic_pairs = generate(synthetic, seed=seed, domains=TRAINING_DOMAINS)
+    for pair, flip in zip(synthetic_pairs, rng.random(synthetic) < 0.5, strict=True):
         pairs.append((pair.a, pair.b, pair.label) if flip else (pair.b, pair.a, pair.label))
     return pairs
 
@@ -218,17 +219,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data"))
     parser.add_argument("--out", type=Path, default=(Path(__file__).parents[1] / "shared" / "guard" / "data"))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--qqp", type=int, default=7_000)
-    parser.add_argument("--synthetic", type=int, default=5_000)
+    parser.add_argument("--qqp", type=int, default=49_723)  # all of the training file
+    parser.add_argument("--synthetic", type=int, default=16_000)
     parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     pairs = default_training_pairs(args.data, seed=args.seed, qqp_limit=args.qqp, synthetic=args.synthetic)
     card = train_pair_model(
         pairs,
         args.out,
         training_data=f"qqp_pairs_train.jsonl.gz ({args.qqp} pairs, seed {args.seed}) + "
-        f"llmcache.quality.synthetic_pairs.generate({args.synthetic}, seed={args.seed}), random order",
+        f"llmcache.quality.synthetic_pairs.generate({args.synthetic}, seed={args.seed}, domains=TRAINING_DOMAINS), "
+        "random order",
         seed=args.seed,
         epochs=args.epochs,
         threads=args.threads,
