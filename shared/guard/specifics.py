@@ -134,6 +134,7 @@ CONTRAST_GROUPS: tuple[frozenset[str], ...] = tuple(
     )
 )
 CONTRAST_WORDS = frozenset().union(*CONTRAST_GROUPS)
+NO_WORDS: frozenset[str] = frozenset()
 # a named day is a weekday or a weekend day: "on Saturdays" and "on weekday evenings" disagree
 DAY_KIND = {day: "weekday" for day in ("monday", "tuesday", "wednesday", "thursday", "friday")} | {
     "saturday": "weekend",
@@ -304,7 +305,8 @@ def extract(text: str) -> Specifics:
         content_sequence=sequence,
         numbers=_numbers(tokens),
         negated=bool(token_set & NEGATIONS),
-        contrasts=tuple(frozenset(group & contrast_tokens) for group in CONTRAST_GROUPS),
+        # most groups are absent from a text: one shared empty set keeps a memoised Specifics at ~4 KB, not ~24
+        contrasts=tuple((group & contrast_tokens) or NO_WORDS for group in CONTRAST_GROUPS),
         scope=frozenset(token_set & SCOPE_WORDS) | frozenset(GROUP_OWNER.findall(normal)),
         times=frozenset(contrast_tokens & TIME_ANCHORS) | frozenset(RELATIVE_TIME.findall(normal)),
         entities=_entities(text),
