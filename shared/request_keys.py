@@ -19,6 +19,7 @@ import json
 import math
 import unicodedata
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from llmcache.shared.errors import InvalidRequestError
@@ -208,10 +209,36 @@ _prefix_hash_memo = _BoundedMemo(_MEMO_ENTRIES)
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
+def _encode_str(value: str) -> str:
+    """What `_ENCODER.encode` gives for a string (with ensure_ascii off it is this very function), NFC first."""
+    return encode_basestring(unicodedata.normalize("NFC", value))
+
+
 def _encode_at(value: Any, path: str) -> str:
     if isinstance(value, str):
-        return _ENCODER.encode(unicodedata.normalize("NFC", value))
+        return _encode_str(value)
     return _ENCODER.encode(canonical(value, path))
+
+
+_SCALARS = (str, int, float, bool, type(None))
+_params_json_memo = _BoundedMemo(_MEMO_ENTRIES)
+
+
+def _params_json(params: dict[str, Any]) -> str:
+    """A batch file's lines share a few flat parameter sets: memoised by their items (with the value's type, as
+    1, 1.0 and True are equal keys that encode differently). Nested values are encoded each time."""
+    if not all(type(v) in _SCALARS for v in params.values()):
+        return _encode_at(params, "request.params")
+    key = tuple((k, type(v), v) for k, v in params.items())
+    found = _params_json_memo.get(key)
+    if found is None:
+        found = _params_json_memo.put(key, _encode_at(params, "request.params"))
+    return str(found)
+
+
+def _scope_json(tenant: str, user: str | None) -> str:
+    """canonical_json of {"tenant": tenant, "user": user}."""
+    return '{"tenant":' + _encode_str(tenant) + ',"user":' + ("null" if user is None else _encode_str(user)) + "}"
 
 
 def _memo_key(message: Message) -> tuple[str, str] | None:
@@ -228,10 +255,23 @@ def _memo_key(message: Message) -> tuple[str, str] | None:
     return None
 
 
+def _plain_message_json(message: Message, drop_text: bool) -> str | None:
+    """canonical_json of the material of a message that is a role and a string: {"content": [one text part] (none
+    with `drop_text`), "role": role}. None for any other message."""
+    content = message.content
+    if not isinstance(content, str) or message.name is not None or message.tool_calls is not None:
+        return None
+    if message.tool_call_id is not None:
+        return None
+    parts = "[]" if drop_text else '[{"text":' + _encode_str(content) + ',"type":"text"}]'
+    return '{"content":' + parts + ',"role":' + _encode_str(message.role) + "}"
+
+
 def _message_json(message: Message, path: str, drop_text: bool = False) -> str:
     key = None if drop_text else _memo_key(message)
     if key is None:
-        return _encode_at(_message_material(message, drop_text), path)
+        plain = _plain_message_json(message, drop_text)
+        return plain if plain is not None else _encode_at(_message_material(message, drop_text), path)
     found = _message_json_memo.get(key)
     if found is None:
         found = _message_json_memo.put(key, _encode_at(_message_material(message), path))
@@ -257,13 +297,32 @@ def _member(name: str) -> str:
     return found
 
 
+_MESSAGES_MEMBER = _member("messages")
+_KEY_SCHEMA_JSON = _encode_str(KEY_SCHEMA)
+_CONTEXT_JSON = _encode_str("context")
+_Layout = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+_LAYOUTS: dict[tuple[str, ...], _Layout] = {}
+
+
+def _layout(names: tuple[str, ...]) -> _Layout:
+    """The members (name, encoded `"name":`) sorted before and after "messages": a handful of name sets ever."""
+    found = _LAYOUTS.get(names)
+    if found is None:
+        ordered = sorted([*names, "messages"])
+        cut = ordered.index("messages")
+        found = _LAYOUTS[names] = (
+            tuple((n, _member(n)) for n in ordered[:cut]),
+            tuple((n, _member(n)) for n in ordered[cut + 1 :]),
+        )
+    return found
+
+
 def _fast_digest(parts: dict[str, str], messages: list[str], lead: tuple[str, str] | None) -> str:
     """sha256 of the canonical JSON of an object whose members are `parts` (encoded values) plus "messages"
     (`messages`: encoded messages). `lead`: the first message's memo key, when it has one."""
-    names = sorted([*parts, "messages"])
-    cut = names.index("messages")
-    head = "{" + ",".join(_member(n) + parts[n] for n in names[:cut]) + ("," if cut else "") + _member("messages")
-    tail = "]" + "".join("," + _member(n) + parts[n] for n in names[cut + 1 :]) + "}"
+    before, after = _layout(tuple(parts))
+    head = "{" + "".join([member + parts[name] + "," for name, member in before]) + _MESSAGES_MEMBER
+    tail = "]" + "".join(["," + member + parts[name] for name, member in after]) + "}"
     if lead is None:
         return hashlib.sha256((head + "[" + ",".join(messages) + tail).encode("utf-8")).hexdigest()
     memo_key = (head, lead, len(messages) > 1)
@@ -285,16 +344,14 @@ def compute_keys(request: CacheRequest, version: str, user_scoped: bool, embedde
     if user_scoped and not request.scope.user:
         raise InvalidRequestError("scope.user", f"namespace {request.namespace!r} is user-scoped: a user is required")
     base = {
-        "schema": _encode_at(KEY_SCHEMA, "request.schema"),
-        "provider": _encode_at(request.provider, "request.provider"),
-        "model": _encode_at(request.model, "request.model"),
-        "params": _encode_at(params, "request.params"),
+        "schema": _KEY_SCHEMA_JSON,
+        "provider": _encode_str(request.provider),
+        "model": _encode_str(request.model),
+        "params": _params_json(params),
         "system": _system_json(request.system),
-        "namespace": _encode_at(request.namespace, "request.namespace"),
-        "version": _encode_at(version, "request.version"),
-        "scope": _encode_at(
-            {"tenant": request.scope.tenant, "user": request.scope.user if user_scoped else None}, "request.scope"
-        ),
+        "namespace": _encode_str(request.namespace),
+        "version": _encode_str(version),
+        "scope": _scope_json(request.scope.tenant, request.scope.user if user_scoped else None),
     }
     messages = request.messages
     lead = _memo_key(messages[0])
@@ -304,9 +361,9 @@ def compute_keys(request: CacheRequest, version: str, user_scoped: bool, embedde
     if slot is not None:
         context_messages = list(encoded)
         context_messages[slot] = _message_json(messages[slot], f"request.messages[{slot}]", drop_text=True)
-        context = {**base, "kind": _encode_at("context", "request.kind"), "semantic_slot": str(slot)}
+        context = {**base, "kind": _CONTEXT_JSON, "semantic_slot": str(slot)}
         if embedder_id:
-            context["embedder"] = _encode_at(embedder_id, "request.embedder")
+            context["embedder"] = _encode_str(embedder_id)
         context_fp = _fast_digest(context, context_messages, lead if slot != 0 else None)
     return RequestKeys(
         request_key=_fast_digest(base, encoded, lead),

@@ -265,3 +265,12 @@ def test_fast_keys_refuse_bad_fields_like_the_plain_definition() -> None:
         with pytest.raises(InvalidRequestError) as plain_error:
             compute_keys_plain(bad, "1", False)
         assert str(fast_error.value) == str(plain_error.value)
+
+
+def test_memoised_params_tell_equal_values_of_other_types_apart() -> None:
+    # 1, 1.0 and True are equal dict keys; the first encodes like the second, not like the third
+    keys = [compute_keys(_request(params={"seed": value}), "1", False) for value in (1, True, 1.0, False, 0)]
+    assert keys == [
+        compute_keys_plain(_request(params={"seed": value}), "1", False) for value in (1, True, 1.0, False, 0)
+    ]
+    assert keys[0].request_key == keys[2].request_key != keys[1].request_key

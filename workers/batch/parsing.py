@@ -77,6 +77,37 @@ def _refuse(params: Mapping[str, Any], prefix: str) -> None:
         raise ValueError(f"{prefix}.n: a batch line gets one choice, got {params.get('n')!r}")
 
 
+_SCALARS = (str, int, float, bool, type(None))
+_OPTIONS_MEMO_ENTRIES = 256  # a file's lines carry a few distinct `llmcache` objects (tenants, namespaces)
+_options_memo: dict[tuple[LineOptions, tuple[tuple[str, type, Any], ...]], tuple[LineOptions, JobOverrides]] = {}
+
+
+def _overrides(options: LineOptions) -> JobOverrides:
+    return JobOverrides(
+        no_cache=bool(options.no_cache),
+        no_store=bool(options.no_store),
+        ttl_seconds=options.ttl_seconds,
+        threshold=options.threshold,
+    )
+
+
+def _line_options(given: Any, defaults: LineOptions) -> tuple[LineOptions, JobOverrides]:
+    """A line's options over the defaults, and its job overrides; both frozen, so shared by the lines of a file
+    that carry the same flat `llmcache` object (memoised with each value's type: 1, 1.0 and True are equal keys).
+    Raises ValidationError as LineOptions does; a refused object is never memoised."""
+    if not isinstance(given, dict) or not all(type(v) in _SCALARS for v in given.values()):
+        options = LineOptions.model_validate(given).merged_over(defaults)
+        return options, _overrides(options)
+    key = (defaults, tuple((k, type(v), v) for k, v in given.items()))
+    found = _options_memo.get(key)
+    if found is None:
+        options = LineOptions.model_validate(given).merged_over(defaults)
+        if len(_options_memo) >= _OPTIONS_MEMO_ENTRIES:
+            del _options_memo[next(iter(_options_memo))]
+        found = _options_memo[key] = (options, _overrides(options))
+    return found
+
+
 def parse_line(
     number: int, text: str, fmt: BatchFormat, defaults: LineOptions, rules: LineRules | None = None
 ) -> ParsedLine | LineError:
@@ -93,7 +124,7 @@ def parse_line(
     if found != fmt:
         return LineError(number, custom_id, f"line {number}: not an {fmt} batch line (this file is {fmt})")
     try:
-        options = LineOptions.model_validate(raw.get("llmcache") or {}).merged_over(defaults)
+        options, overrides = _line_options(raw.get("llmcache") or {}, defaults)
     except ValidationError as error:
         return LineError(number, custom_id, f"line {number}: {_describe(error, 'llmcache')}")
     try:
@@ -105,12 +136,6 @@ def parse_line(
         prefix = "body" if fmt == "openai" else "params"
         detail = _describe(error, prefix) if isinstance(error, ValidationError) else str(error)
         return LineError(number, custom_id, f"line {number}: {detail}")
-    overrides = JobOverrides(
-        no_cache=bool(options.no_cache),
-        no_store=bool(options.no_store),
-        ttl_seconds=options.ttl_seconds,
-        threshold=options.threshold,
-    )
     return ParsedLine(number, custom_id, Job(custom_id=custom_id, request=request, overrides=overrides))
 
 
