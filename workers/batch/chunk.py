@@ -34,6 +34,8 @@ from llmcache.workers.batch.messages import (
 from llmcache.workers.batch.parsing import LineRules, parse_line
 
 log = structlog.get_logger("llmcache.batch.chunk")
+# what json.dumps(row, ensure_ascii=False) builds on every call
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def error_row(fmt: BatchFormat, line: ChunkLine, custom_id: str | None, message: str) -> Row:
@@ -41,7 +43,7 @@ def error_row(fmt: BatchFormat, line: ChunkLine, custom_id: str | None, message:
     return Row(
         line=line.line,
         custom_id=custom_id,
-        text=json.dumps(row, ensure_ascii=False),
+        text=_ROW_ENCODER.encode(row),
         outcome=Outcome.ERROR.value,
         retryable=False,
     )
@@ -63,7 +65,7 @@ def result_row(fmt: BatchFormat, line: ChunkLine, custom_id: str, result: JobRes
     return Row(
         line=line.line,
         custom_id=custom_id,
-        text=json.dumps(row, ensure_ascii=False),
+        text=_ROW_ENCODER.encode(row),
         outcome=result.outcome.value,
         key=key,
         cost_usd=result.cost_usd,
