@@ -9,16 +9,28 @@ too. Writes the tables into docs/quality.md and the pairwise curves into docs/qu
 
 Run: python bench/quality.py [--save tables.pkl | --load tables.pkl] [--quick] [--sample N]
 (--save keeps the judged tables, --load re-scores them without searching or scoring again; --quick skips Quora;
---sample N measures a seeded sample of N pairs of any larger file)."""
+--sample N measures a seeded sample of N pairs of any larger file).
+
+Or: python bench/quality.py --retrieval-sizes 1000,10000,100000 [--lookups N] [--vectors-cache DIR]: the retrieval
+protocol on Quora as the cache fills, the same seeded sample of validation pairs looked up at every size, the cache
+filled with the sample's own `a`, the other validation `a` and then training questions (never a looked-up `b`);
+the distractors' vectors are kept in DIR (a temporary folder by default) so that a rerun does not embed them again.
+Writes its own section at the end of docs/quality.md."""
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 import random
+import subprocess
 import sys
+import tempfile
 import time
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -26,6 +38,7 @@ from bench.common import ROOT, SHARED_DATA, machine_line, quiet_logging
 from llmcache.quality.evaluation import (
     GuardMode,
     Judged,
+    Pair,
     PairCandidates,
     Protocol,
     Setting,
@@ -39,8 +52,11 @@ from llmcache.quality.evaluation import (
     score_settings,
 )
 from llmcache.quality.pairs import FLOORS, PAIR_RESCUES, PAIR_THRESHOLDS, TuneResult, plot, scratch_runtime
+from llmcache.shared.cache import LLMCache, StoreItem
 from llmcache.shared.config import load_settings
+from llmcache.shared.embedding.base import Embedder
 from llmcache.shared.guard.pair_model import loaded_pair_model
+from llmcache.shared.models import CacheRequest, Completion, Message, Scope
 
 FILES = [
     SHARED_DATA / "faq_pairs_dev.jsonl",
@@ -188,9 +204,181 @@ def report(tables: Tables) -> list[str]:
     return [*lines, *kinds, "", "Sweeps of floor x pair-model threshold (target precision 0.9):", *sweeps, END]
 
 
+def normalised(text: str) -> str:
+    """As the cache keys and embeds a user message (`semantic_text`)."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+def retrieval_corpus(sample: Sequence[Pair], val: Sequence[Pair], train: Sequence[Pair], size: int) -> list[str]:
+    """The distractors stored beside the sample's own `a` (which `collect_candidates` stores) to reach `size`
+    distinct questions: the other validation `a` first, then training questions (both sides), never a looked-up
+    `b` (that would be an exact hit) nor one of the sample's `a`. A smaller size's corpus is a prefix of a larger's."""
+    own = dict.fromkeys(normalised(p.a) for p in sample)
+    asked = {normalised(p.b) for p in sample}
+    out: dict[str, None] = {}
+    wanted = size - len(own)
+    sources = [p.a for p in val] + [t for p in train for t in (p.a, p.b)]
+    for text in (normalised(t) for t in sources):
+        if len(out) >= wanted:
+            break
+        if text and text not in asked and text not in own:
+            out.setdefault(text, None)
+    if len(out) < wanted:
+        raise SystemExit(f"bench/quality.py: only {len(own) + len(out)} distinct questions, {size} asked for")
+    return list(out)
+
+
+def distractor_vectors(texts: Sequence[str], embedder: Embedder, folder: Path) -> np.ndarray:
+    """The texts' embeddings, kept under `folder` by a digest of the texts and the embedder, so a rerun is quick."""
+    digest = hashlib.sha256("\n".join([type(embedder).__name__, *texts]).encode()).hexdigest()[:16]
+    path = folder / f"qqp-distractors-{len(texts)}-{digest}.npy"
+    if path.is_file():
+        cached: np.ndarray = np.load(path)
+        return cached
+    folder.mkdir(parents=True, exist_ok=True)
+    chunks = []
+    for start in range(0, len(texts), 1024):
+        chunks.append(np.asarray(embedder.embed_batch(list(texts[start : start + 1024])), dtype=np.float32))
+        print(f"embedded {min(start + 1024, len(texts))} / {len(texts)} distractors", file=sys.stderr, flush=True)
+    vectors = np.concatenate(chunks) if chunks else np.empty((0, 0), np.float32)
+    np.save(path, vectors)
+    return vectors
+
+
+def _eval_request(text: str) -> CacheRequest:
+    """The same request shape (model, namespace, tenant) as `collect_candidates` stores and looks up."""
+    return CacheRequest(
+        provider="openai",
+        model="eval-model",
+        messages=[Message(role="user", content=text)],
+        namespace="default",
+        scope=Scope(tenant="eval"),
+    )
+
+
+def store_distractors(cache: LLMCache, texts: Sequence[str], vectors: np.ndarray) -> None:
+    for start in range(0, len(texts), 512):
+        items = []
+        for text, vector in zip(texts[start : start + 512], vectors[start : start + 512], strict=True):
+            request = _eval_request(text)
+            miss = cache.miss_for(request).model_copy(update={"embedding": vector})
+            answer = Completion(provider="openai", model="eval-model", text=f"answer to: {text}", finish_reason="stop")
+            items.append(StoreItem(request, answer, miss))
+        cache.store_many(items)
+
+
+SizeRow = tuple[int, int, list[SweepRow], float]  # entries stored, lookups, [baseline, default], seconds
+
+
+def measure_sizes(sizes: Sequence[int], lookups: int, vectors_folder: Path) -> list[SizeRow]:
+    """Each size in a fresh scratch cache: the distractors stored with their cached vectors, then the sample
+    stored and looked up by `collect_candidates`, judged once, scored for the baseline and the default."""
+    settings = load_settings()
+    val = load_pairs(SHARED_DATA / "qqp_pairs_val.jsonl.gz")
+    train = load_pairs(SHARED_DATA / "qqp_pairs_train.jsonl.gz") if max(sizes) > len(val) else []
+    sample = random.Random(0).sample(val, lookups)
+    own = len({normalised(p.a) for p in sample})
+    if own > min(sizes):
+        raise SystemExit(f"bench/quality.py: {own} distinct `a` in the sample do not fit in {min(sizes)} entries")
+    distractors = retrieval_corpus(sample, val, train, max(sizes))
+    policy = settings.policy("default").model_copy(update={"pair_model": True})
+    scored_settings = (Setting(floor=BASELINE, mode="cosine"), default_setting())
+    rows: list[SizeRow] = []
+    vectors: np.ndarray | None = None
+    for size in sorted(sizes):
+        started = time.perf_counter()
+        with scratch_runtime(settings, "default", policy) as runtime:
+            if vectors is None:
+                vectors = distractor_vectors(distractors, runtime.embedder, vectors_folder)
+            store_distractors(runtime.cache, distractors[: size - own], vectors[: size - own])
+            table = collect_candidates(runtime.cache, sample, floor=min(FLOORS), limit=1, protocol="retrieval")
+            judged = judge(table, runtime.guard)
+        seconds = time.perf_counter() - started
+        rows.append((size, len(sample), score_settings(table, judged, scored_settings), seconds))
+        print(f"{size} entries: {seconds:.0f} s", file=sys.stderr, flush=True)
+    return rows
+
+
+def default_setting() -> Setting:
+    policy = load_settings().policy("default")
+    return Setting(
+        floor=policy.similarity_threshold,
+        mode="rules+pair",
+        pair_accept_above=policy.pair_accept_above,
+        pair_rescue_above=policy.pair_rescue_above,
+    )
+
+
+SIZES_BEGIN, SIZES_END = "<!-- quality:retrieval-sizes -->", "<!-- /quality:retrieval-sizes -->"
+
+
+def sizes_report(rows: Sequence[SizeRow], command: str, commit: str) -> list[str]:
+    default = default_setting()
+    labels = (f"cosine {BASELINE:.2f}, no guard", f"default: {default.describe()}, rules + pair model")
+    lines = [
+        SIZES_BEGIN,
+        "## Retrieval protocol as the cache fills (1k, 10k, 100k entries)",
+        "",
+        f"Measured {machine_line()}; commit {commit}; `{command}`. Quora: the same seeded sample of "
+        f"{rows[0][1]:,} `qqp_pairs_val` pairs looked up (`b`) at every size, the cache filled with the sample's own "
+        "`a`, then the other validation `a`, then `qqp_pairs_train` questions (never a looked-up `b`), in a fresh "
+        "scratch cache (Qdrant Edge shard, private Redis prefix) per size. Correct: a hit on the pair's own `a` on "
+        "label 1, or on the very text asked; false: on its own `a` on label 0; unlabelled: on any other stored "
+        "question. Strict precision counts an unlabelled hit false, labelled-only leaves it out; recall is on the "
+        "sample's positives.",
+        "",
+        "| entries | setting | precision (strict) | precision (labelled) | recall | correct | false | unlabelled |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for size, _, scored, _ in rows:
+        for label, r in zip(labels, scored, strict=True):
+            lines.append(
+                f"| {size:,} | {label} | {r.precision:.3f} | {r.precision_labelled:.3f} | {r.recall:.3f} | "
+                f"{r.correct_hits} | {r.false_hits} | {r.unlabelled_hits} |"
+            )
+    lines += ["", "Time per size (store, look up, judge): " + ", ".join(f"{s:,}: {t:.0f} s" for s, _, _, t in rows)]
+    return [*lines, SIZES_END]
+
+
+def write_sizes(lines: Sequence[str]) -> None:
+    """Replaces its own section, or appends it at the end of docs/quality.md."""
+    text = DOC.read_text()
+    block = "\n".join(lines)
+    if SIZES_BEGIN in text:
+        start, end = text.index(SIZES_BEGIN), text.index(SIZES_END) + len(SIZES_END)
+        DOC.write_text(text[:start] + block + text[end:])
+    else:
+        DOC.write_text(text.rstrip("\n") + "\n\n" + block + "\n")
+
+
+def main_sizes(args: list[str]) -> None:
+    sizes = [int(s) for s in args[args.index("--retrieval-sizes") + 1].split(",")]
+    lookups = int(args[args.index("--lookups") + 1]) if "--lookups" in args else 1000
+    folder = (
+        Path(args[args.index("--vectors-cache") + 1])
+        if "--vectors-cache" in args
+        else Path(tempfile.gettempdir()) / "llmcache-quality-vectors"
+    )
+    if "--load" in args:
+        rows: list[SizeRow] = pickle.loads(Path(args[args.index("--load") + 1]).read_bytes())
+    else:
+        rows = measure_sizes(sizes, lookups, folder)
+        if "--save" in args:
+            Path(args[args.index("--save") + 1]).write_bytes(pickle.dumps(rows))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    ).stdout.strip()
+    lines = sizes_report(rows, "python bench/quality.py " + " ".join(args), commit or "unknown")
+    write_sizes(lines)
+    print("\n".join(lines))
+
+
 def main() -> None:
     quiet_logging()
     args = sys.argv[1:]
+    if "--retrieval-sizes" in args:
+        main_sizes(args)
+        return
     if "--load" in args:
         tables: Tables = pickle.loads(Path(args[args.index("--load") + 1]).read_bytes())
     else:
