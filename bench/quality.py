@@ -267,7 +267,7 @@ def store_distractors(cache: LLMCache, texts: Sequence[str], vectors: np.ndarray
         cache.store_many(items)
 
 
-SizeRow = tuple[int, int, list[SweepRow], float]  # entries stored, lookups, [baseline, default], seconds
+SizeRow = tuple[int, int, int, list[SweepRow], float]  # entries stored, lookups, positives, [baseline, default], s
 
 
 def measure_sizes(sizes: Sequence[int], lookups: int, vectors_folder: Path) -> list[SizeRow]:
@@ -294,7 +294,8 @@ def measure_sizes(sizes: Sequence[int], lookups: int, vectors_folder: Path) -> l
             table = collect_candidates(runtime.cache, sample, floor=min(FLOORS), limit=1, protocol="retrieval")
             judged = judge(table, runtime.guard)
         seconds = time.perf_counter() - started
-        rows.append((size, len(sample), score_settings(table, judged, scored_settings), seconds))
+        positives = sum(p.label == 1 for p in sample)
+        rows.append((size, len(sample), positives, score_settings(table, judged, scored_settings), seconds))
         print(f"{size} entries: {seconds:.0f} s", file=sys.stderr, flush=True)
     return rows
 
@@ -320,7 +321,8 @@ def sizes_report(rows: Sequence[SizeRow], command: str, commit: str) -> list[str
         "## Retrieval protocol as the cache fills (1k, 10k, 100k entries)",
         "",
         f"Measured {machine_line()}; commit {commit}; `{command}`. Quora: the same seeded sample of "
-        f"{rows[0][1]:,} `qqp_pairs_val` pairs looked up (`b`) at every size, the cache filled with the sample's own "
+        f"{rows[0][1]:,} `qqp_pairs_val` pairs ({rows[0][2]:,} positives) looked up (`b`) at every size (no more: "
+        "the smallest cache must hold every looked-up pair's own `a`), the cache filled with the sample's own "
         "`a`, then the other validation `a`, then `qqp_pairs_train` questions (never a looked-up `b`), in a fresh "
         "scratch cache (Qdrant Edge shard, private Redis prefix) per size. Correct: a hit on the pair's own `a` on "
         "label 1, or on the very text asked; false: on its own `a` on label 0; unlabelled: on any other stored "
@@ -330,13 +332,27 @@ def sizes_report(rows: Sequence[SizeRow], command: str, commit: str) -> list[str
         "| entries | setting | precision (strict) | precision (labelled) | recall | correct | false | unlabelled |",
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for size, _, scored, _ in rows:
+    for size, _, _, scored, _ in rows:
         for label, r in zip(labels, scored, strict=True):
             lines.append(
                 f"| {size:,} | {label} | {r.precision:.3f} | {r.precision_labelled:.3f} | {r.recall:.3f} | "
                 f"{r.correct_hits} | {r.false_hits} | {r.unlabelled_hits} |"
             )
-    lines += ["", "Time per size (store, look up, judge): " + ", ".join(f"{s:,}: {t:.0f} s" for s, _, _, t in rows)]
+    (small, _, _, first, _), (large, _, _, last, _) = rows[0], rows[-1]
+    lines += [
+        "",
+        f"From {small:,} to {large:,} entries strict precision falls from {first[1].precision:.3f} to "
+        f"{last[1].precision:.3f} at the default and from {first[0].precision:.3f} to {last[0].precision:.3f} for "
+        f"the baseline, as the nearest stored question is more and more often another one (unlabelled hits "
+        f"{first[1].unlabelled_hits} -> {last[1].unlabelled_hits} at the default); labelled-only precision moves "
+        f"from {first[1].precision_labelled:.3f} to {last[1].precision_labelled:.3f} (default) and "
+        f"{first[0].precision_labelled:.3f} to {last[0].precision_labelled:.3f} (baseline), recall from "
+        f"{first[1].recall:.3f} to {last[1].recall:.3f} (default) and {first[0].recall:.3f} to "
+        f"{last[0].recall:.3f} (baseline).",
+        "",
+        "Time per size (store, look up, judge; the first size also embeds the distractors unless their vectors are "
+        "cached): " + ", ".join(f"{s:,}: {t:.0f} s" for s, _, _, _, t in rows),
+    ]
     return [*lines, SIZES_END]
 
 
