@@ -195,3 +195,22 @@ def test_a_follower_gets_its_leaders_answer_with_its_own_ids() -> None:
         "line": 7, "digest": "dg", "outcome": "coalesced", "similarity": 0.97, "provider_called": False,
         "cost_usd": 0.0, "saved_usd": 0.002, "leader": "lead",
     }  # fmt: skip
+
+
+def test_line_options_memo_evicts_safely_under_threads() -> None:
+    """More distinct `llmcache` objects than the memo holds, parsed from several threads at once: every line still
+    parses, with its own tenant (the memo's eviction must not race)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llmcache.workers.batch import parsing
+
+    lines = [
+        (n, openai(f"c{n}", llmcache={"tenant": f"t{n}"})) for n in range(1, 4 * parsing._OPTIONS_MEMO_ENTRIES + 1)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda item: parse_line(item[0], item[1], "openai", LineOptions()), lines))
+    assert all(isinstance(line, ParsedLine) for line in found)
+    assert [line.job.request.scope.tenant for line in found if isinstance(line, ParsedLine)] == [
+        f"t{n}" for n, _ in lines
+    ]
+    assert len(parsing._options_memo) <= parsing._OPTIONS_MEMO_ENTRIES

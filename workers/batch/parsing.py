@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ def _refuse(params: Mapping[str, Any], prefix: str) -> None:
 
 _SCALARS = (str, int, float, bool, type(None))
 _OPTIONS_MEMO_ENTRIES = 256  # a file's lines carry a few distinct `llmcache` objects (tenants, namespaces)
+_options_memo_lock = threading.Lock()
 _options_memo: dict[tuple[LineOptions, tuple[tuple[str, type, Any], ...]], tuple[LineOptions, JobOverrides]] = {}
 
 
@@ -102,9 +104,11 @@ def _line_options(given: Any, defaults: LineOptions) -> tuple[LineOptions, JobOv
     found = _options_memo.get(key)
     if found is None:
         options = LineOptions.model_validate(given).merged_over(defaults)
-        if len(_options_memo) >= _OPTIONS_MEMO_ENTRIES:
-            del _options_memo[next(iter(_options_memo))]
-        found = _options_memo[key] = (options, _overrides(options))
+        found = (options, _overrides(options))
+        with _options_memo_lock:  # a worker's threads parse at once: eviction must not race
+            if len(_options_memo) >= _OPTIONS_MEMO_ENTRIES:
+                _options_memo.pop(next(iter(_options_memo)))
+            _options_memo[key] = found
     return found
 
 
