@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import threading
 import unicodedata
 from dataclasses import dataclass
 from json.encoder import encode_basestring
@@ -192,11 +193,13 @@ class _BoundedMemo(dict[Any, Any]):
     def __init__(self, limit: int) -> None:
         super().__init__()
         self.limit = limit
+        self._lock = threading.Lock()
 
     def put(self, key: Any, value: Any) -> Any:
-        if len(self) >= self.limit:
-            del self[next(iter(self))]
-        self[key] = value
+        with self._lock:  # a worker's threads key lines at once: two evicting the same oldest entry must not race
+            while len(self) >= self.limit:
+                self.pop(next(iter(self)), None)
+            self[key] = value
         return value
 
 

@@ -274,3 +274,23 @@ def test_memoised_params_tell_equal_values_of_other_types_apart() -> None:
         compute_keys_plain(_request(params={"seed": value}), "1", False) for value in (1, True, 1.0, False, 0)
     ]
     assert keys[0].request_key == keys[2].request_key != keys[1].request_key
+
+
+def test_memoised_keys_stay_right_when_threads_evict_at_once() -> None:
+    """Many more distinct long system prompts and parameter sets than the memos hold, keyed from 8 threads at once
+    (a worker's pool): every key equals the reference, none fails on a racing eviction."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    requests = [
+        _request(
+            messages=[
+                {"role": "system", "content": f"You are assistant {n}. " + "Answer briefly and politely. " * 20},
+                {"role": "user", "content": f"Question {n % 7}?"},
+            ],
+            params={"seed": n, "max_tokens": 64},
+        )
+        for n in range(600)
+    ]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda request: compute_keys(request, "1", False), requests))
+    assert found == [compute_keys_plain(request, "1", False) for request in requests]
