@@ -13,6 +13,27 @@ from llmcache.shared.models import CacheEntry
 from llmcache.shared.redis_keys import Keyspace
 
 _SCAN_BATCH = 500
+# one alias: its body only where no body is (NX: an answer of its own is never replaced by an alias), then its
+# index row, and its id in its source's alias set (which lives as long as the longest-lived alias in it)
+_PUT_ALIASES = """
+local written = 0
+local n = #ARGV / 5
+for i = 0, n - 1 do
+  local entry, index, aliases, namespaces = KEYS[4 * i + 1], KEYS[4 * i + 2], KEYS[4 * i + 3], KEYS[4 * i + 4]
+  local body, ttl, score, id, namespace = ARGV[5 * i + 1], tonumber(ARGV[5 * i + 2]), ARGV[5 * i + 3],
+    ARGV[5 * i + 4], ARGV[5 * i + 5]
+  if redis.call('SET', entry, body, 'EX', ttl, 'NX') then
+    redis.call('ZADD', index, score, id)
+    redis.call('SADD', aliases, id)
+    if redis.call('TTL', aliases) < ttl then
+      redis.call('EXPIRE', aliases, ttl)
+    end
+    redis.call('SADD', namespaces, namespace)
+    written = written + 1
+  end
+end
+return written
+"""
 _redis_errors = wraps_backend_errors("redis", (redis.RedisError,))
 
 
@@ -22,6 +43,7 @@ class EntryStore:
     def __init__(self, client: redis.Redis, keyspace: Keyspace) -> None:
         self._redis = client
         self._keys = keyspace
+        self._put_aliases = client.register_script(_PUT_ALIASES)
 
     @_redis_errors
     def get(self, entry_id: str) -> CacheEntry | None:
@@ -46,24 +68,59 @@ class EntryStore:
             return
         pipe = self._redis.pipeline(transaction=True)
         for entry, ttl_seconds in entries:
-            pipe.set(self._keys.entry(entry.entry_id), entry.model_dump_json(), ex=ttl_seconds)
+            pipe.set(self._keys.entry(entry.entry_id), _body(entry), ex=ttl_seconds)
             pipe.zadd(self._keys.namespace_index(entry.namespace), {entry.entry_id: entry.expires_at.timestamp()})
         pipe.sadd(self._keys.namespaces(), *{entry.namespace for entry, _ in entries})
         pipe.execute()
 
     @_redis_errors
+    def put_aliases(self, entries: Sequence[tuple[CacheEntry, int]]) -> int:
+        """Alias entries (`entry.alias` set) with their TTLs, in one round trip; each is written only where its key
+        holds no body (a request's own answer is never replaced by an alias). Returns how many were written."""
+        keys: list[str] = []
+        args: list[str | int | float] = []
+        for entry, ttl_seconds in entries:
+            assert entry.alias is not None, "put_aliases writes alias entries only"
+            keys += [
+                self._keys.entry(entry.entry_id),
+                self._keys.namespace_index(entry.namespace),
+                self._keys.entry_aliases(entry.alias.source_id),
+                self._keys.namespaces(),
+            ]
+            args += [_body(entry), ttl_seconds, entry.expires_at.timestamp(), entry.entry_id, entry.namespace]
+        if not keys:
+            return 0
+        return int(self._put_aliases(keys=keys, args=args))
+
+    @_redis_errors
+    def aliases_of(self, entry_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The ids of the alias entries written from each of these entries (some may be gone or replaced since)."""
+        if not entry_ids:
+            return {}
+        pipe = self._redis.pipeline(transaction=False)
+        for entry_id in entry_ids:
+            pipe.smembers(self._keys.entry_aliases(entry_id))
+        found = pipe.execute()
+        return {
+            entry_id: sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
+            for entry_id, members in zip(entry_ids, found, strict=True)
+            if members
+        }
+
+    @_redis_errors
     def delete(self, entries: Iterable[tuple[str, str]]) -> int:
-        """Delete (namespace, entry_id) pairs; returns how many bodies existed."""
+        """Delete (namespace, entry_id) pairs, with each entry's alias set; returns how many bodies existed."""
         pipe = self._redis.pipeline(transaction=False)
         count = 0
         for namespace, entry_id in entries:
             pipe.delete(self._keys.entry(entry_id))
             pipe.zrem(self._keys.namespace_index(namespace), entry_id)
+            pipe.delete(self._keys.entry_aliases(entry_id))
             count += 1
         if count == 0:
             return 0
         results = pipe.execute()
-        return sum(int(r) for r in results[0::2])
+        return sum(int(r) for r in results[0::3])
 
     @_redis_errors
     def namespaces(self) -> set[str]:
@@ -89,6 +146,11 @@ class EntryStore:
     @_redis_errors
     def count(self, namespace: str) -> int:
         return int(self._redis.zcard(self._keys.namespace_index(namespace)))
+
+
+def _body(entry: CacheEntry) -> str:
+    # an entry of its own is written without the alias field, as before aliases: older readers still parse it
+    return entry.model_dump_json(exclude={"alias"} if entry.alias is None else None)
 
 
 class VersionRegistry:

@@ -24,8 +24,16 @@ class EntryStoreProtocol(Protocol):
 
     def put_many(self, entries: Sequence[tuple[CacheEntry, int]]) -> None: ...
 
+    def put_aliases(self, entries: Sequence[tuple[CacheEntry, int]]) -> int:
+        """Alias entries (`entry.alias` set), each written only where its key holds no body; how many were."""
+        ...
+
+    def aliases_of(self, entry_ids: Sequence[str]) -> dict[str, list[str]]:
+        """The ids of the alias entries written from each of these entries (some may be gone or replaced since)."""
+        ...
+
     def delete(self, entries: Iterable[tuple[str, str]]) -> int:
-        """Delete (namespace, entry_id) pairs; returns how many bodies existed."""
+        """Delete (namespace, entry_id) pairs, with each entry's list of aliases; returns how many bodies existed."""
         ...
 
     def namespaces(self) -> set[str]: ...

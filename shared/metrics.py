@@ -37,6 +37,7 @@ OTHER_MODEL = "other"
 # counters other callers may add with `MetricsRecorder.count`: name in Redis -> Prometheus family and help
 EXTRA_COUNTERS: dict[str, tuple[str, str]] = {
     "store_failed": ("llmcache_store_failures", "Answers paid for whose store then failed"),
+    "alias_failed": ("llmcache_alias_write_failures", "Semantic hits whose alias entry could not be written"),
 }
 
 

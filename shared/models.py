@@ -86,8 +86,23 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class Alias(_Frozen):
+    """Where an alias entry's answer comes from: a guard judgement served `source_id`'s answer to this request.
+
+    An alias is written under the request's own key (exact path only: no vector point) so that the same request is
+    an exact hit next time, whatever has been stored near it since. It keeps its source's context (fingerprint,
+    namespace, version, tenant, user) and age (`created_at`), so invalidation and every purge selection remove
+    it with its source, and it expires no later than its source."""
+
+    source_id: str
+    outcome: Literal["semantic"] = "semantic"
+    similarity: float
+    aliased_at: datetime
+
+
 class CacheEntry(_Frozen):
-    """One cached answer: the Redis body. Serialised as JSON, never pickled."""
+    """One cached answer: the Redis body. Serialised as JSON, never pickled. `alias`: set on an alias entry (the
+    answer of another entry, served to this request by a guard judgement); its `prompt_text` is the source's."""
 
     entry_id: str
     request_key: str
@@ -100,6 +115,12 @@ class CacheEntry(_Frozen):
     completion: Completion
     created_at: datetime
     expires_at: datetime
+    alias: Alias | None = None
+
+    @property
+    def alias_of(self) -> str | None:
+        """The source entry's id when this is an alias entry."""
+        return self.alias.source_id if self.alias is not None else None
 
     def is_expired(self, now: datetime | None = None) -> bool:
         return (now or utc_now()) >= self.expires_at

@@ -55,6 +55,10 @@ class NamespacePolicy(BaseModel):
     judge_provider: Literal["openai", "anthropic"] = "openai"
     judge_model: Annotated[str, Field(min_length=1)] = "gpt-4o-mini"
     semantic: bool = True
+    # a semantic hit (the guard's judgement) writes an exact alias entry under the request's own key: the same
+    # request is an exact hit next time, whatever has been stored near it since (no vector point; it is invalidated,
+    # purged and expires with its source). Off: every lookup of a paraphrase is judged again
+    alias_semantic_hits: bool = True
     user_scoped: bool = False
     never_store: bool = False
     cache_truncated: bool = False

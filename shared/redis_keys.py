@@ -12,6 +12,10 @@ class Keyspace:
     def entry(self, entry_id: str) -> str:
         return f"{self.prefix}:entry:{entry_id}"
 
+    def entry_aliases(self, entry_id: str) -> str:
+        """SET of the alias entries written from this entry (purging it by id purges them), expiring with them."""
+        return f"{self.prefix}:entry-aliases:{entry_id}"
+
     def namespace_index(self, namespace: str) -> str:
         """ZSET entry_id -> expires_at (epoch seconds); used by sweeps and purges."""
         return f"{self.prefix}:ns-entries:{namespace}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import redis
@@ -16,6 +18,7 @@ from llmcache.shared.guard.learned import LearnedVerifier
 from llmcache.shared.guard.pair_model import loaded_pair_model
 from llmcache.shared.guard.verifier import FalseHitGuard
 from llmcache.shared.index.base import VectorIndex
+from llmcache.shared.models import CacheEntry
 from llmcache.shared.redis_keys import Keyspace
 
 log = structlog.get_logger(__name__)
@@ -85,8 +88,25 @@ def build_runtime(settings: Settings, embedder: Embedder | None = None) -> Cache
         index=index,
         embedder=model,
         guard=guard,
+        on_alias_failure=alias_failure_counter(client, keyspace),
     )
     return CacheRuntime(cache=cache, redis=client, index=index, embedder=model, keyspace=keyspace, guard=guard)
+
+
+def alias_failure_counter(client: redis.Redis, keyspace: Keyspace) -> Callable[[Sequence[CacheEntry]], None]:
+    """Counts alias entries whose write failed ("alias_failed", per namespace and model; the recorder is built on
+    the first failure)."""
+    from llmcache.shared.metrics import MetricsRecorder
+
+    recorders: list[MetricsRecorder] = []
+
+    def count(entries: Sequence[CacheEntry]) -> None:
+        if not recorders:
+            recorders.append(MetricsRecorder(client, keyspace))
+        for (namespace, model), amount in Counter((e.namespace, e.completion.model) for e in entries).items():
+            recorders[0].count(namespace, model, "alias_failed", amount)
+
+    return count
 
 
 def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:

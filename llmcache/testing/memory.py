@@ -38,6 +38,7 @@ class MemoryEntryStore:
         self._bodies: dict[str, tuple[CacheEntry, datetime]] = {}  # entry id -> (body, when its key expires)
         self._index: dict[str, dict[str, float]] = {}  # namespace -> entry id -> expires_at (epoch seconds)
         self._namespaces: set[str] = set()
+        self._aliases: dict[str, set[str]] = {}  # source entry id -> ids of the aliases written from it
         self._lock = threading.Lock()
 
     def _live(self, entry_id: str) -> CacheEntry | None:
@@ -71,6 +72,25 @@ class MemoryEntryStore:
                 self._index.setdefault(entry.namespace, {})[entry.entry_id] = entry.expires_at.timestamp()
                 self._namespaces.add(entry.namespace)
 
+    def put_aliases(self, entries: Sequence[tuple[CacheEntry, int]]) -> int:
+        written = 0
+        with self._lock:
+            now = self._clock()
+            for entry, ttl_seconds in entries:
+                assert entry.alias is not None, "put_aliases writes alias entries only"
+                if self._live(entry.entry_id) is not None:
+                    continue
+                self._bodies[entry.entry_id] = (entry, now + timedelta(seconds=ttl_seconds))
+                self._index.setdefault(entry.namespace, {})[entry.entry_id] = entry.expires_at.timestamp()
+                self._namespaces.add(entry.namespace)
+                self._aliases.setdefault(entry.alias.source_id, set()).add(entry.entry_id)
+                written += 1
+        return written
+
+    def aliases_of(self, entry_ids: Sequence[str]) -> dict[str, list[str]]:
+        with self._lock:
+            return {i: sorted(self._aliases[i]) for i in entry_ids if self._aliases.get(i)}
+
     def delete(self, entries: Iterable[tuple[str, str]]) -> int:
         count = 0
         with self._lock:
@@ -79,6 +99,7 @@ class MemoryEntryStore:
                     count += 1
                 self._bodies.pop(entry_id, None)
                 self._index.get(namespace, {}).pop(entry_id, None)
+                self._aliases.pop(entry_id, None)
         return count
 
     def namespaces(self) -> set[str]:

@@ -23,6 +23,7 @@ from llmcache.shared.guard.learned import LearnedVerifier
 from llmcache.shared.guard.verifier import FalseHitGuard
 from llmcache.shared.index.base import VectorIndex
 from llmcache.shared.models import (
+    CacheEntry,
     CacheRequest,
     Completion,
     LookupResult,
@@ -49,7 +50,9 @@ class LLMCache:
         embedder: Embedder,
         guard: FalseHitGuard | None = None,
         clock: Callable[[], datetime] = utc_now,
+        on_alias_failure: Callable[[Sequence[CacheEntry]], None] | None = None,
     ) -> None:
+        """`on_alias_failure`: told of the alias entries whose write failed (their lookups were served anyway)."""
         self._context = CacheContext(
             policies=policies,
             store=store,
@@ -59,6 +62,7 @@ class LLMCache:
             embedder_id=embedder_identity(embedder),
             guard=guard if guard is not None else FalseHitGuard(verifier=LearnedVerifier()),
             clock=clock,
+            on_alias_failure=on_alias_failure,
         )
         self._lookups = Lookups(self._context)
         self._writes = Writes(self._context)
@@ -79,10 +83,17 @@ class LLMCache:
         return self._lookups.miss_for(request)
 
     def lookup(
-        self, request: CacheRequest, *, threshold: float | None = None, embedding: Vectors | None = None
+        self,
+        request: CacheRequest,
+        *,
+        threshold: float | None = None,
+        embedding: Vectors | None = None,
+        alias: bool = True,
     ) -> LookupResult:
-        """`embedding` (of the last user message, from an earlier Miss) saves embedding it again."""
-        return self._lookups.lookup(request, threshold=threshold, embedding=embedding)
+        """`embedding` (of the last user message, from an earlier Miss) saves embedding it again. A semantic hit
+        writes an alias entry under the request's own key (an exact hit next time; see `lookups.alias_entry`)
+        unless `alias=False` or the namespace's `alias_semantic_hits` is off."""
+        return self._lookups.lookup(request, threshold=threshold, embedding=embedding, alias=alias)
 
     def lookup_many(
         self,
@@ -91,10 +102,13 @@ class LLMCache:
         threshold: float | None = None,
         embeddings: Sequence[Vectors | None] | None = None,
         stages: dict[str, float] | None = None,
+        alias: bool = True,
     ) -> list[LookupResult]:
         """`lookup` for each request, batched (see `Lookups.lookup_many`); `stages`, when given, adds up the
-        seconds spent in each stage: exact, embed, search, guard."""
-        return self._lookups.lookup_many(requests, threshold=threshold, embeddings=embeddings, stages=stages)
+        seconds spent in each stage: exact, embed, search, guard, alias."""
+        return self._lookups.lookup_many(
+            requests, threshold=threshold, embeddings=embeddings, stages=stages, alias=alias
+        )
 
     def candidates_many(self, requests: Sequence[CacheRequest], floor: float, limit: int) -> list[Neighbours]:
         """Live same-context neighbours above `floor`, best first, before the guard: for evaluation and tuning."""

@@ -53,6 +53,8 @@ class CacheContext:
     embedder_id: str
     guard: FalseHitGuard
     clock: Callable[[], datetime]
+    # told of the alias entries whose write failed (the lookups served their hits anyway): a metric
+    on_alias_failure: Callable[[Sequence[CacheEntry]], None] | None = None
 
     def policy(self, namespace: str) -> NamespacePolicy:
         try:

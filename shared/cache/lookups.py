@@ -1,6 +1,8 @@
 """Lookups: the exact key first, then the nearest live same-context question, judged by the false-hit guard.
 
-A candidate whose Redis body is gone is a miss and its point is removed on the spot.
+A candidate whose Redis body is gone is a miss and its point is removed on the spot. A semantic hit writes an alias
+entry under the request's own key (see `alias_entry`): the same request is an exact hit from then on, however the
+nearest stored question changes; an alias write that fails costs the lookup nothing but a warning and a metric.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import numpy as np
 import structlog
@@ -16,7 +18,7 @@ import structlog
 from llmcache.shared.cache.context import CacheContext, Prepared
 from llmcache.shared.embedding.base import Vectors
 from llmcache.shared.index.base import Candidate
-from llmcache.shared.models import CacheEntry, CacheRequest, ExactHit, LookupResult, Miss, SemanticHit
+from llmcache.shared.models import Alias, CacheEntry, CacheRequest, ExactHit, LookupResult, Miss, SemanticHit
 
 log = structlog.get_logger("llmcache.cache")
 
@@ -36,9 +38,15 @@ class Lookups:
         return _miss(self._context.prepare(request), "cache-skipped")
 
     def lookup(
-        self, request: CacheRequest, *, threshold: float | None = None, embedding: Vectors | None = None
+        self,
+        request: CacheRequest,
+        *,
+        threshold: float | None = None,
+        embedding: Vectors | None = None,
+        alias: bool = True,
     ) -> LookupResult:
-        """`embedding` (of the last user message, from an earlier Miss) saves embedding it again."""
+        """`embedding` (of the last user message, from an earlier Miss) saves embedding it again; `alias=False`
+        writes no alias entry for a semantic hit (evaluations that look the same request up again)."""
         context = self._context
         prepared = context.prepare(request)
         if prepared.policy.never_store:
@@ -57,7 +65,12 @@ class Lookups:
             prepared.policy.similarity_threshold if threshold is None else threshold,
             prepared.policy.semantic_candidates,
         )
-        return self._first_live(prepared, candidates, now, vector) or _miss(prepared, "no-semantic-match", vector)
+        hit = self._first_live(prepared, candidates, now, vector)
+        if hit is None:
+            return _miss(prepared, "no-semantic-match", vector)
+        if alias:
+            self._write_aliases([alias_entry(prepared, hit, now, threshold)])
+        return hit
 
     def lookup_many(
         self,
@@ -66,11 +79,13 @@ class Lookups:
         threshold: float | None = None,
         embeddings: Sequence[Vectors | None] | None = None,
         stages: dict[str, float] | None = None,
+        alias: bool = True,
     ) -> list[LookupResult]:
         """Like `lookup` for each request, batched: one MGET for every exact lookup, one embedding of each distinct
         text (an `embeddings` row from an earlier Miss saves it), one batched vector search of each distinct text
-        and context, one MGET of the candidates' bodies, then the guard. `stages`, when given, adds up the seconds
-        spent in each stage: exact, embed, search, guard."""
+        and context, one MGET of the candidates' bodies, then the guard, then one round trip for the semantic hits'
+        alias entries. `stages`, when given, adds up the seconds spent in each stage: exact, embed, search, guard,
+        alias."""
         context = self._context
         mark = time.perf_counter()
         now = context.clock()
@@ -124,7 +139,9 @@ class Lookups:
                         results[i] = ExactHit(entry=live.entry)  # stored between the MGET and the search
                         continue
                     results[i] = live or _miss(prepared[i], "no-semantic-match", vectors[i])
-            _lap(stages, "guard", mark)
+            mark = _lap(stages, "guard", mark)
+            self._write_aliases(_aliases([(prepared[i], results[i]) for i in pending], now, threshold) if alias else [])
+            _lap(stages, "alias", mark)
         return [r for r in results if r is not None]
 
     def prefetch_guard(
@@ -179,6 +196,24 @@ class Lookups:
                 for i in members:
                     vectors[i] = computed[row]
         return vectors
+
+    def _write_aliases(self, aliases: Sequence[tuple[CacheEntry, int] | None]) -> None:
+        """One round trip; a failure is the lookup's warning and metric, never its error (the hit stands)."""
+        entries = [a for a in aliases if a is not None]
+        if not entries:
+            return
+        try:
+            written = self._context.store.put_aliases(entries)
+        except Exception as error:
+            log.warning("alias_write_failed", aliases=len(entries), error=str(error))
+            hook = self._context.on_alias_failure
+            if hook is not None:
+                try:
+                    hook([entry for entry, _ in entries])
+                except Exception as metric_error:
+                    log.warning("alias_failure_metric_failed", error=str(metric_error))
+            return
+        log.debug("aliases_written", aliases=written, offered=len(entries))
 
     def _exact(self, prepared: Prepared, now: datetime) -> ExactHit | None:
         entry = self._context.store.get(prepared.keys.request_key)
@@ -236,6 +271,54 @@ class Lookups:
             context.index.delete_ids(stale)
             log.debug("semantic_index_repaired", removed_points=len(stale))  # a job logs one info line: job_done
         return hit
+
+
+def _aliases(
+    looked_up: Sequence[tuple[Prepared, LookupResult | None]], now: datetime, threshold: float | None
+) -> list[tuple[CacheEntry, int] | None]:
+    """One alias entry per request key served a semantic hit."""
+    aliases: dict[str, tuple[CacheEntry, int] | None] = {}
+    for prepared, hit in looked_up:
+        if isinstance(hit, SemanticHit) and prepared.keys.request_key not in aliases:
+            aliases[prepared.keys.request_key] = alias_entry(prepared, hit, now, threshold)
+    return list(aliases.values())
+
+
+def alias_entry(
+    prepared: Prepared, hit: SemanticHit, now: datetime, threshold: float | None = None
+) -> tuple[CacheEntry, int] | None:
+    """The alias entry (and its TTL in seconds) that a semantic hit writes under the request's own key, or None:
+    - when the namespace's policy turns aliases off (`alias_semantic_hits`);
+    - when the lookup's floor was an override below the policy's (a looser judgement for one call only);
+    - when the source expires within a second.
+    The alias copies the source's answer and question text (`prompt_text`: what was served), takes the request's
+    own context (the same as the source's: a semantic hit is only possible within one context fingerprint,
+    namespace, version and scope) and the source's `created_at` (an `older_than` purge removes both), and
+    expires no later than the source, nor than the policy's TTL from now."""
+    policy = prepared.policy
+    if not policy.alias_semantic_hits or (threshold is not None and threshold < policy.similarity_threshold):
+        return None
+    source, keys = hit.entry, prepared.keys
+    if source.request_key == keys.request_key:
+        return None
+    ttl = int(min((source.expires_at - now).total_seconds(), float(policy.ttl_seconds)))  # whole seconds, down
+    if ttl < 1:
+        return None
+    entry = CacheEntry(
+        entry_id=keys.request_key,
+        request_key=keys.request_key,
+        context_fp=keys.context_fp or source.context_fp,
+        namespace=source.namespace,
+        version=keys.version,
+        tenant=keys.tenant,
+        user=keys.user,
+        prompt_text=source.prompt_text,
+        completion=source.completion,
+        created_at=source.created_at,
+        expires_at=now + timedelta(seconds=ttl),
+        alias=Alias(source_id=source.alias_of or source.entry_id, similarity=hit.similarity, aliased_at=now),
+    )
+    return entry, ttl
 
 
 def _miss(prepared: Prepared, reason: str, vector: Vectors | None = None) -> Miss:

@@ -91,12 +91,28 @@ class Maintenance:
         )
 
     def _purge_ids(self, entry_ids: Sequence[str]) -> PurgeResult:
+        """The entries, and the alias entries written from them (which still are: a request's own answer may have
+        replaced an alias since). An alias's id purges that alias alone."""
         context = self._context
         ids = list(dict.fromkeys(entry_ids))
         points = context.index.count(PointSelector(entry_ids=tuple(ids))) if ids else 0
-        entries = context.store.delete((ns, i) for ns in self._known_namespaces() for i in ids)
+        aliases = self._aliases_of(ids)
+        doomed = [(ns, i) for ns in self._known_namespaces() for i in ids]
+        entries = context.store.delete(
+            [*doomed, *((e.namespace, e.entry_id) for e in aliases if e.entry_id not in ids)]
+        )
         context.index.delete_ids(ids)
         return PurgeResult(entries_deleted=entries, points_deleted=points)
+
+    def _aliases_of(self, ids: Sequence[str]) -> list[CacheEntry]:
+        listed = self._context.store.aliases_of(ids)
+        candidates = [(source, alias_id) for source, members in listed.items() for alias_id in members]
+        bodies = self._context.store.get_many([alias_id for _, alias_id in candidates])
+        return [
+            body
+            for (source, _), body in zip(candidates, bodies, strict=True)
+            if body is not None and body.alias_of == source
+        ]
 
     def _purge_where(
         self,
