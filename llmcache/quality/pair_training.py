@@ -196,11 +196,16 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
     )
 
 
-def default_training_pairs(data_dir: Path, *, seed: int, qqp_limit: int, synthetic: int) -> list[LabelledPair]:
-    """The shipped model's data: Quora training pairs (never the validation file) and synthetic templated pairs
-    from the training domains and frames, each synthetic pair in a random order (the query may be either text)."""
+def default_training_pairs(
+    data_dir: Path, *, seed: int, qqp_limit: int, synthetic: int, rewordings: int = 0
+) -> list[LabelledPair]:
+    """The shipped model's data: Quora training pairs (never the validation file), synthetic templated pairs
+    from the training domains and frames, and (`rewordings` > 0) strong rewordings and their same-shape hard
+    negatives over the same domains (`synthetic_rewordings`), each synthetic pair in a random order (the query may
+    be either text)."""
     from llmcache.quality.evaluation import load_pairs
     from llmcache.quality.synthetic_pairs import TRAINING_DOMAINS, generate
+    from llmcache.quality.synthetic_rewordings import rewordings as strong_rewordings
 
     rng = np.random.default_rng(seed)
     quora = load_pairs(data_dir / "qqp_pairs_train.jsonl.gz")
@@ -209,6 +214,10 @@ def default_training_pairs(data_dir: Path, *, seed: int, qqp_limit: int, synthet
     synthetic_pairs = generate(synthetic, seed=seed, domains=TRAINING_DOMAINS)
     for pair, flip in zip(synthetic_pairs, rng.random(synthetic) < 0.5, strict=True):
         pairs.append((pair.a, pair.b, pair.label) if flip else (pair.b, pair.a, pair.label))
+    if rewordings > 0:  # drawn after the others, so that the Quora and templated pairs stay what they were
+        reworded = strong_rewordings(rewordings, seed=seed, domains=TRAINING_DOMAINS)
+        for pair, flip in zip(reworded, rng.random(rewordings) < 0.5, strict=True):
+            pairs.append((pair.a, pair.b, pair.label) if flip else (pair.b, pair.a, pair.label))
     return pairs
 
 
@@ -221,16 +230,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--qqp", type=int, default=49_723)  # all of the training file
     parser.add_argument("--synthetic", type=int, default=16_000)
+    parser.add_argument("--rewordings", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
-    pairs = default_training_pairs(args.data, seed=args.seed, qqp_limit=args.qqp, synthetic=args.synthetic)
+    pairs = default_training_pairs(
+        args.data, seed=args.seed, qqp_limit=args.qqp, synthetic=args.synthetic, rewordings=args.rewordings
+    )
+    reworded = (
+        f" + llmcache.quality.synthetic_rewordings.rewordings({args.rewordings}, seed={args.seed}, "
+        "domains=TRAINING_DOMAINS)"
+        if args.rewordings
+        else ""
+    )
     card = train_pair_model(
         pairs,
         args.out,
         training_data=f"qqp_pairs_train.jsonl.gz ({args.qqp} pairs, seed {args.seed}) + "
-        f"llmcache.quality.synthetic_pairs.generate({args.synthetic}, seed={args.seed}, domains=TRAINING_DOMAINS), "
-        "random order",
+        f"llmcache.quality.synthetic_pairs.generate({args.synthetic}, seed={args.seed}, domains=TRAINING_DOMAINS)"
+        f"{reworded}, random order",
         seed=args.seed,
         epochs=args.epochs,
         threads=args.threads,
