@@ -8,7 +8,7 @@ nearest stored question changes; an alias write that fails costs the lookup noth
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -95,17 +95,7 @@ class Lookups:
         for i, item in enumerate(prepared):
             if item.policy.never_store:
                 results[i] = _miss(item, "namespace-never-stores")
-        keys = list(dict.fromkeys(prepared[i].keys.request_key for i in eligible))
-        bodies = dict(zip(keys, context.store.get_many(keys), strict=True))
-        pending: list[int] = []
-        for i in eligible:
-            entry = bodies[prepared[i].keys.request_key]
-            if entry is not None and not entry.is_expired(now):
-                results[i] = ExactHit(entry=entry)
-            elif not prepared[i].semantic_allowed:
-                results[i] = _miss(prepared[i], "no-exact-match")
-            else:
-                pending.append(i)
+        pending = self._exact_many(prepared, eligible, now, results)
         mark = _lap(stages, "exact", mark)
         if pending:
             vectors = self._vectors_for(prepared, pending, embeddings)
@@ -143,6 +133,29 @@ class Lookups:
             self._write_aliases(_aliases([(prepared[i], results[i]) for i in pending], now, threshold) if alias else [])
             _lap(stages, "alias", mark)
         return [r for r in results if r is not None]
+
+    def _exact_many(
+        self, prepared: Sequence[Prepared], eligible: Sequence[int], now: datetime, results: list[LookupResult | None]
+    ) -> list[int]:
+        """One MGET for every eligible request's own key: fills `results` with the exact hits and the misses that
+        may not go semantic; returns the indexes that go on to the semantic stage."""
+        keys = list(dict.fromkeys(prepared[i].keys.request_key for i in eligible))
+        bodies = dict(zip(keys, self._context.store.get_many(keys), strict=True))
+        pending: list[int] = []
+        stale_aliases: dict[str, CacheEntry] = {}
+        for i in eligible:
+            entry = bodies[prepared[i].keys.request_key]
+            if entry is not None and _is_stale_alias(prepared[i], entry):
+                stale_aliases[entry.entry_id] = entry
+                entry = None
+            if entry is not None and not entry.is_expired(now):
+                results[i] = ExactHit(entry=entry)
+            elif not prepared[i].semantic_allowed:
+                results[i] = _miss(prepared[i], "no-exact-match")
+            else:
+                pending.append(i)
+        self._drop_stale_aliases(stale_aliases.values())
+        return pending
 
     def prefetch_guard(
         self, searched: Sequence[tuple[Prepared, Sequence[Candidate]]], bodies: Mapping[str, CacheEntry | None]
@@ -217,9 +230,25 @@ class Lookups:
 
     def _exact(self, prepared: Prepared, now: datetime) -> ExactHit | None:
         entry = self._context.store.get(prepared.keys.request_key)
+        if entry is not None and _is_stale_alias(prepared, entry):
+            self._drop_stale_aliases([entry])
+            return None
         if entry is None or entry.is_expired(now):
             return None
         return ExactHit(entry=entry)
+
+    def _drop_stale_aliases(self, aliases: Iterable[CacheEntry]) -> None:
+        """Removes alias entries judged in another context (so that a new judgement may alias the key again);
+        a failure is a warning, never the lookup's error (the alias is not served either way)."""
+        doomed = [(alias.namespace, alias.entry_id) for alias in aliases]
+        if not doomed:
+            return
+        try:
+            self._context.store.delete(doomed)
+        except Exception as error:
+            log.warning("stale_alias_delete_failed", aliases=len(doomed), error=str(error))
+            return
+        log.debug("stale_aliases_dropped", aliases=len(doomed))
 
     def _first_live(
         self,
@@ -271,6 +300,13 @@ class Lookups:
             context.index.delete_ids(stale)
             log.debug("semantic_index_repaired", removed_points=len(stale))  # a job logs one info line: job_done
         return hit
+
+
+def _is_stale_alias(prepared: Prepared, entry: CacheEntry) -> bool:
+    """An alias is a semantic judgement made in one context, whose fingerprint hashes the embedder's identity:
+    under another embedder (another vector space) it is never served, although its request key (which does not
+    hash the embedder) is the same."""
+    return entry.alias is not None and entry.context_fp != prepared.keys.context_fp
 
 
 def _aliases(

@@ -1,6 +1,7 @@
 """A same-dimension embedder swap never compares two vector spaces: the embedder's identity is in the context
 fingerprint and the point payload, so entries stored under one model are invisible to another's semantic lookups,
-while exact hits (the same request) still serve. Real Redis and Qdrant Edge, the real MiniLM."""
+while exact hits (the same request) still serve and alias entries (judgements made in the other space) do not.
+Real Redis and Qdrant Edge, the real MiniLM."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from llmcache.shared.embedding.base import Embedder, Vectors
+from llmcache.shared.entry_store import EntryStore
 from llmcache.shared.models import CacheRequest, Completion, ExactHit, Message, Miss, SemanticHit
 from llmcache.shared.runtime import build_runtime
 from tests.conftest import make_settings
@@ -53,11 +55,16 @@ def test_entries_of_another_embedder_are_not_semantic_candidates(
         answer = Completion(provider="openai", model="gpt-4o-mini", text="Settings, Security.", finish_reason="stop")
         first.cache.store(_request(stored), answer, miss=miss)
         assert isinstance(first.cache.lookup(_request(reworded)), SemanticHit)  # same space: a paraphrase hits
+        assert isinstance(first.cache.lookup(_request(reworded)), ExactHit)  # ... and wrote its alias entry
     finally:
         first.close()
     second = build_runtime(settings, embedder=Retagged(embedder, "another-version"))
     try:
-        assert isinstance(second.cache.lookup(_request(reworded)), Miss)  # other space: never compared
+        # other space: never compared; the first space's alias (a judgement made there) is not served either
+        other_space = second.cache.lookup(_request(reworded))
+        assert isinstance(other_space, Miss) and other_space.request_key is not None
+        # the stale alias is gone, not left to block the next alias under this key
+        assert EntryStore(second.redis, second.keyspace).get(other_space.request_key) is None
         assert isinstance(second.cache.lookup(_request(stored)), ExactHit)  # the same request still serves
     finally:
         second.close()
