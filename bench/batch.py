@@ -108,6 +108,12 @@ class Monitor:
         self.peak_rss_mb = self.peak_redis_mb = 0.0
         self.samples.clear()
 
+    def redis_pid(self) -> int | None:
+        try:
+            return int(self.client.info("server")["process_id"])
+        except (redis.RedisError, KeyError, ValueError):
+            return None
+
     def _rss(self) -> tuple[float, float]:
         if self.pid is None:
             return 0.0, 0.0
@@ -205,6 +211,17 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds of a process so far (0 when it cannot be read)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class RunResult:
     name: str
@@ -213,24 +230,48 @@ class RunResult:
     summary: Any
     peak_rss_mb: float
     peak_redis_mb: float
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds of the client, worker and Redis over the run
 
     @property
     def rate(self) -> float:
         return self.lines / self.seconds
 
 
-def timed_run(client: Any, settings: Settings, source: Path, out: Path, monitor: Monitor, name: str) -> RunResult:
+def timed_run(
+    client: Any,
+    settings: Settings,
+    source: Path,
+    out: Path,
+    monitor: Monitor,
+    name: str,
+    profile: Path | None = None,
+) -> RunResult:
+    """One `batch run`; `profile`: cProfile the client (this process) into that file."""
+    import cProfile
+
     from llmcache.workers.batch.formats import LineOptions
     from llmcache.workers.batch.runner import run_batch
 
     monitor.reset()
+    pids = {"client": os.getpid(), "worker": monitor.pid, "redis": monitor.redis_pid()}
+    before = {k: cpu_seconds(pid) for k, pid in pids.items()}
+    profiler = cProfile.Profile() if profile is not None else None
     started = time.perf_counter()
+    if profiler is not None:
+        profiler.enable()
     summary = run_batch(client, source, out, LineOptions(), settings=settings, progress=False)
+    if profiler is not None:
+        profiler.disable()
     seconds = time.perf_counter() - started
-    print(f"{name}: {summary.lines} lines in {seconds:.1f} s = {summary.lines / seconds:.0f} lines/s; "
+    cpu = {k: cpu_seconds(pid) - before[k] for k, pid in pids.items()}
+    if profiler is not None and profile is not None:
+        profiler.dump_stats(profile)
+    used = ", ".join(f"{k} {v:.2f}" for k, v in cpu.items())
+    print(f"{name}: {summary.lines} lines in {seconds:.2f} s = {summary.lines / seconds:.0f} lines/s; "
           f"{dict(summary.outcomes)}; calls {summary.provider_calls}; peak worker RSS {monitor.peak_rss_mb:.0f} MB, "
-          f"peak Redis {monitor.peak_redis_mb:.1f} MB", flush=True)  # fmt: skip
-    return RunResult(name, summary.lines, seconds, summary, monitor.peak_rss_mb, monitor.peak_redis_mb)
+          f"peak Redis {monitor.peak_redis_mb:.1f} MB; CPU s: {used}; load {os.getloadavg()[0]:.1f}",
+          flush=True)  # fmt: skip
+    return RunResult(name, summary.lines, seconds, summary, monitor.peak_rss_mb, monitor.peak_redis_mb, cpu)
 
 
 def stored_lines(source: Path, output: Path, target: Path, lines: int) -> None:
@@ -328,6 +369,34 @@ def stage_table(results: list[RunResult]) -> str:
     return "\n".join([head, rule, *rows])
 
 
+def exact_only(
+    args: argparse.Namespace, client: Any, settings: Settings, work: Path, cold_file: Path, monitor: Monitor
+) -> None:
+    """`--exact-only`: warm exact runs, each size `--exact-repeats` times, the lookup_many limit before and after."""
+    limits = Limits(settings, work, args.chunk)
+    sizes = [int(n) for n in args.exact_sizes.split(",") if n] or [args.lines]
+    rates: list[float] = []
+    limit = [limits.lookup_many(_exact_file(work, cold_file, sizes[0]))]
+    for repeat in range(args.exact_repeats):
+        for size in sizes:
+            exact = _exact_file(work, cold_file, size)
+            out = work / f"exact-{size}-{repeat}.out"
+            rates.append(timed_run(client, settings, exact, out, monitor, f"warm exact, {size:,} lines",
+                                   args.profile_client).rate)  # fmt: skip
+            out.unlink()
+    limit.append(limits.lookup_many(_exact_file(work, cold_file, sizes[0])))
+    limits.close()
+    print(f"warm exact lines/s: {' / '.join(f'{r:,.0f}' for r in rates)}; lookup_many limit before/after "
+          f"{limit[0]:,.0f} / {limit[1]:,.0f}; load average {os.getloadavg()}", flush=True)  # fmt: skip
+
+
+def _exact_file(work: Path, cold_file: Path, size: int) -> Path:
+    path = work / f"exact-{size}.jsonl"
+    if not path.exists():
+        stored_lines(cold_file, work / "cold.out", path, size)
+    return path
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lines", type=int, default=100_000)
@@ -337,6 +406,13 @@ def main() -> int:
     parser.add_argument("--exact-sizes", default="", help="warm exact files of these sizes too, e.g. 10000,100000")
     parser.add_argument("--chunk", type=int, default=256)
     parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
+    parser.add_argument(
+        "--exact-only", action="store_true",
+        help="only what warm exact needs: the cold run (to store answers), then warm exact (and --exact-sizes) "
+        "with the lookup_many limit around it; prints, writes nothing",
+    )  # fmt: skip
+    parser.add_argument("--exact-repeats", type=int, default=1, help="--exact-only: warm exact runs of each size")
+    parser.add_argument("--profile-client", type=Path, help="cProfile the client of the warm exact runs into this file")
     args = parser.parse_args()
     quiet_logging()
     if shutil.which("redis-server") is None:
@@ -368,6 +444,12 @@ def main() -> int:
             wait_for_worker(client, worker)
             results.append(timed_run(client, settings, cold_file, work / "cold.out", monitor, "cold"))
             cold_samples = list(monitor.samples)
+            if args.exact_only:
+                exact_only(args, client, settings, work, cold_file, monitor)
+                stop_worker(worker)
+                monitor.stop()
+                client.close()
+                return 0
             results.append(timed_run(client, settings, cold_file, work / "warm.out", monitor, "warm, same file"))
             exact_file = work / "exact.jsonl"
             stored_lines(cold_file, work / "cold.out", exact_file, args.lines)
@@ -403,6 +485,10 @@ def main() -> int:
             client.close()
     finally:
         emulator.stop()
+        if os.environ.get("LLMCACHE_BENCH_KEEP"):
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
     cold, _, warm, semantic = results
     lookup_limit = sum(exact_limits) / len(exact_limits)
     embed_all = sum(r[0] for r in embed_limits) / len(embed_limits)
@@ -458,10 +544,6 @@ def main() -> int:
     print(body)
     if args.write:
         write_section("batch", "## Batch engine (`bench/batch.py`)\n\n" + body)
-    if os.environ.get("LLMCACHE_BENCH_KEEP"):
-        print(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 
