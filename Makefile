@@ -55,7 +55,8 @@ bench: install services
 
 # retrains the guard's models, shipped in shared/guard/data, so that `make install` never trains: the LightGBM
 # verifier from the Quora training pairs (~10 min here) and the pair model, a cross-encoder from the packaged MiniLM
-# (Quora training pairs + llmcache.quality.synthetic_pairs; ~25 min on one thread of a quiet 2-core machine, torch from the `train` extra, CPU build)
+# (Quora training pairs + llmcache.quality.synthetic_pairs and synthetic_rewordings, top three layers, two epochs;
+# 31 min on the two threads of this 2-core machine, torch from the `train` extra, CPU build)
 verifier: install
 	$(PY) -m pip install --quiet -e '.[train]'
 	$(VENV)/bin/llmcache train verifier ../shared/data/qqp_pairs_train.jsonl.gz

@@ -1,7 +1,7 @@
 """Trains the pair model (`llmcache.shared.guard.pair_model`): a cross-encoder over `[CLS] query [SEP] cached [SEP]`,
 fine-tuned from the packaged all-MiniLM-L6-v2 weights on a 2-core CPU.
 
-What makes that affordable: the embeddings and the lower `6 - layers` encoder layers stay frozen (`--layers`, 2 by
+What makes that affordable: the embeddings and the lower `6 - layers` encoder layers stay frozen (`--layers`, 3 by
 default), so their output for every training pair is computed once (no gradient, fp16 in memory) and only the top
 layers and a linear head over mean pooling are trained, epoch after epoch, from that cache. Needs torch (the `train`
 extra); serving never imports it. Deterministic for a seed on one machine (single-threaded reductions aside)."""
@@ -232,9 +232,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--qqp", type=int, default=49_723)  # all of the training file
     parser.add_argument("--synthetic", type=int, default=16_000)
-    parser.add_argument("--rewordings", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=1)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--rewordings", type=int, default=12_000)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layers", type=int, default=TRAINED_LAYERS, help="top encoder layers fine-tuned (1-6)")
     args = parser.parse_args(argv)
     pairs = default_training_pairs(

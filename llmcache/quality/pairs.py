@@ -39,8 +39,8 @@ from llmcache.shared.runtime import CacheRuntime, build_runtime
 FLOORS = [round(x, 2) for x in np.arange(0.50, 1.0, 0.01)]
 VETOES = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 RESCUES = [0.6, 0.7, 0.8, 0.9, 1.0]  # 1.0: no rescue
-PAIR_THRESHOLDS = [0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-PAIR_RESCUES = [0.7, 0.8, 0.9, 1.0]  # 1.0: a soft conflict is never served
+PAIR_THRESHOLDS = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+PAIR_RESCUES = [0.6, 0.7, 0.8, 0.9, 1.0]  # 1.0: a soft conflict is never served
 
 
 @contextmanager

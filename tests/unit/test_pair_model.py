@@ -73,14 +73,17 @@ def test_a_damaged_or_missing_model_is_refused(tmp_path: Path) -> None:
 def test_the_card_says_how_many_top_layers_ship_and_the_weights_must_agree(tmp_path: Path) -> None:
     card, delta = read_pair_model(DATA_DIR)
     fields = card.model_dump(exclude={"layout", "base_model", "weights_sha256"})
-    # three top layers: the shipped two plus the base model's layer 3 unchanged, so the scores stay the same
-    third = {name: value for name, value in base_weights().items() if name.startswith("encoder.layer.3.")}
-    three = write_pair_model(tmp_path / "three", delta | third, fields, trained_layers=3)
-    assert three.layout == layout_for(3) == "minilm-l6-cross-top3-meanpool-v1"
+    shipped = len({name.split(".")[2] for name in delta if name.startswith("encoder.layer.")})
+    assert card.layout == layout_for(shipped)
+    # one layer more: the base model's next layer down, unchanged, so the scores stay the same
+    below = f"encoder.layer.{5 - shipped}."
+    extra = {name: value for name, value in base_weights().items() if name.startswith(below)}
+    more = write_pair_model(tmp_path / "more", delta | extra, fields, trained_layers=shipped + 1)
+    assert more.layout == layout_for(shipped + 1) == f"minilm-l6-cross-top{shipped + 1}-meanpool-v1"
     np.testing.assert_allclose(
-        PairModel(tmp_path / "three").score_many(PAIRS), loaded_pair_model().score_many(PAIRS), atol=2e-3
-    )  # within float16 storage of layer 3
-    write_pair_model(tmp_path / "mislabelled", delta, fields, trained_layers=3)  # two layers under a 3-layer card
+        PairModel(tmp_path / "more").score_many(PAIRS), loaded_pair_model().score_many(PAIRS), atol=2e-3
+    )  # within float16 storage of the added layer
+    write_pair_model(tmp_path / "mislabelled", delta, fields, trained_layers=shipped + 1)  # fewer layers than it says
     with pytest.raises(PairModelError, match="layout"):
         PairModel(tmp_path / "mislabelled").warm()
     with pytest.raises(ValueError, match="1-6"):
