@@ -54,8 +54,8 @@ def layout_for(trained_layers: int) -> str:
     return f"minilm-l6-cross-top{trained_layers}-meanpool-v1"
 
 
-LAYOUT = layout_for(TRAINED_LAYERS)
-LAYOUTS = frozenset(layout_for(n) for n in range(1, BASE_LAYERS + 1))
+# each layout this code builds, with how many top layers its weights replace
+LAYOUTS = {layout_for(n): n for n in range(1, BASE_LAYERS + 1)}
 BATCH_SIZE = 16
 BASE_MODEL = "all-MiniLM-L6-v2"
 
@@ -114,13 +114,13 @@ def read_pair_model(model_dir: Path) -> tuple[PairModelCard, dict[str, np.ndarra
     card = PairModelCard.model_validate_json(card_path.read_text())
     if hashlib.sha256(raw).hexdigest() != card.weights_sha256:
         raise PairModelError(f"{weights_path} does not match the checksum in {card_path}")
-    if card.layout not in LAYOUTS:
+    trained = LAYOUTS.get(card.layout)
+    if trained is None:
         known = ", ".join(sorted(LAYOUTS))
         raise PairModelError(f"{weights_path} has layout {card.layout!r}, this code builds {known}: retrain it")
     delta = {name: value.astype(np.float32) for name, value in load(gzip.decompress(raw)).items()}
-    trained = int(card.layout.removeprefix("minilm-l6-cross-top").split("-", 1)[0])
-    expected = {f"encoder.layer.{i}." for i in range(BASE_LAYERS - trained, BASE_LAYERS)}
-    found = {name[: name.index(".", len("encoder.layer.")) + 1] for name in delta if name.startswith("encoder.layer.")}
+    expected = set(range(BASE_LAYERS - trained, BASE_LAYERS))
+    found = {int(name.split(".")[2]) for name in delta if name.startswith("encoder.layer.")}
     if found != expected:
         raise PairModelError(
             f"{weights_path} holds layers {sorted(found)}, its layout {card.layout!r} says {sorted(expected)}"
