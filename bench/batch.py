@@ -24,6 +24,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -245,8 +246,10 @@ def timed_run(
     monitor: Monitor,
     name: str,
     profile: Path | None = None,
+    profile_worker: Path | None = None,
 ) -> RunResult:
-    """One `batch run`; `profile`: cProfile the client (this process) into that file."""
+    """One `batch run`; `profile`: cProfile the client (this process) into that file; `profile_worker`: sample the
+    worker with py-spy into that file."""
     import cProfile
 
     from llmcache.workers.batch.formats import LineOptions
@@ -256,6 +259,14 @@ def timed_run(
     pids = {"client": os.getpid(), "worker": monitor.pid, "redis": monitor.redis_pid()}
     before = {k: cpu_seconds(pid) for k, pid in pids.items()}
     profiler = cProfile.Profile() if profile is not None else None
+    sampler = None
+    if profile_worker is not None and monitor.pid is not None:
+        sampler = subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(monitor.pid), "--format",
+             "speedscope", "--output", str(profile_worker), "--rate", "200", "--gil"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(1.0)  # py-spy attaches before the run starts
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
@@ -263,6 +274,9 @@ def timed_run(
     if profiler is not None:
         profiler.disable()
     seconds = time.perf_counter() - started
+    if sampler is not None:
+        sampler.send_signal(signal.SIGINT)
+        sampler.wait(timeout=60)
     cpu = {k: cpu_seconds(pid) - before[k] for k, pid in pids.items()}
     if profiler is not None and profile is not None:
         profiler.dump_stats(profile)
@@ -382,7 +396,7 @@ def exact_only(
             exact = _exact_file(work, cold_file, size)
             out = work / f"exact-{size}-{repeat}.out"
             rates.append(timed_run(client, settings, exact, out, monitor, f"warm exact, {size:,} lines",
-                                   args.profile_client).rate)  # fmt: skip
+                                   args.profile_client, args.profile_worker).rate)  # fmt: skip
             out.unlink()
     limit.append(limits.lookup_many(_exact_file(work, cold_file, sizes[0])))
     limits.close()
@@ -413,6 +427,10 @@ def main() -> int:
     )  # fmt: skip
     parser.add_argument("--exact-repeats", type=int, default=1, help="--exact-only: warm exact runs of each size")
     parser.add_argument("--profile-client", type=Path, help="cProfile the client of the warm exact runs into this file")
+    parser.add_argument(
+        "--profile-worker", type=Path,
+        help="sample the worker with py-spy (pip install py-spy) during the warm exact runs, into this speedscope file",
+    )  # fmt: skip
     args = parser.parse_args()
     quiet_logging()
     if shutil.which("redis-server") is None:

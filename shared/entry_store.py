@@ -3,7 +3,8 @@ Every Redis error leaves these classes as a `BackendError` naming the method."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 import redis
@@ -13,6 +14,10 @@ from llmcache.shared.models import CacheEntry
 from llmcache.shared.redis_keys import Keyspace
 
 _SCAN_BATCH = 500
+# decoded bodies kept per store, keyed by their exact bytes: a batch file reads its popular answers over and over,
+# and validating a ~3 KB body costs more than the rest of an exact hit's lookup. A body is immutable once decoded
+# (frozen models), and expiry is checked on every read, so a memo hit is the very entry the bytes describe.
+DECODED_BODIES = 2048
 # one alias: its body only where no body is (NX: an answer of its own is never replaced by an alias), then its
 # index row, and its id in its source's alias set (which lives as long as the longest-lived alias in it)
 _PUT_ALIASES = """
@@ -44,18 +49,21 @@ class EntryStore:
         self._redis = client
         self._keys = keyspace
         self._put_aliases = client.register_script(_PUT_ALIASES)
+        self._decode: Callable[[bytes], CacheEntry] = functools.lru_cache(maxsize=DECODED_BODIES)(
+            CacheEntry.model_validate_json
+        )
 
     @_redis_errors
     def get(self, entry_id: str) -> CacheEntry | None:
         raw = self._redis.get(self._keys.entry(entry_id))
-        return None if raw is None else CacheEntry.model_validate_json(raw)
+        return None if raw is None else self._decode(raw)
 
     @_redis_errors
     def get_many(self, entry_ids: Sequence[str]) -> list[CacheEntry | None]:
         if not entry_ids:
             return []
         raws = self._redis.mget([self._keys.entry(i) for i in entry_ids])
-        return [None if raw is None else CacheEntry.model_validate_json(raw) for raw in raws]
+        return [None if raw is None else self._decode(raw) for raw in raws]
 
     @_redis_errors
     def put(self, entry: CacheEntry, ttl_seconds: int) -> None:

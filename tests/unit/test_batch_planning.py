@@ -7,7 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from llmcache.workers.batch.messages import MissInfo, MissLine, encode_vector
+from llmcache.workers.batch.messages import (
+    ChunkLine,
+    LookupChunk,
+    MissInfo,
+    MissLine,
+    RunSpec,
+    encode_vector,
+    pack_chunk,
+    unpack_chunk,
+)
 from llmcache.workers.batch.output import OutputWriter
 from llmcache.workers.batch.planning import MissPlanner
 from llmcache.workers.batch.resume import plan_resume
@@ -109,3 +118,17 @@ def test_ordered_output_waits_for_earlier_lines(tmp_path: Path) -> None:
         out.write(1, "one")
         assert out.held == 0
     assert path.read_text().splitlines() == ["one", "two", "four"]
+
+
+def test_chunks_travel_packed_and_plain_json_chunks_still_read() -> None:
+    spec = RunSpec(run_id="r1", key_prefix="p", fmt="openai", max_prompt_chars=100_000)
+    system = "You are the support assistant of a product with a very long static prompt. " * 100
+    lines = [
+        ChunkLine(line=n, custom_id=f"c{n}", digest="d", text=json.dumps({"custom_id": f"c{n}", "system": system}))
+        for n in range(1, 65)
+    ]
+    chunk = LookupChunk(run=spec, chunk_id="l1.0", lines=lines)
+    packed = pack_chunk(chunk)
+    assert packed.isascii() and len(packed) * 20 < len(chunk.model_dump_json())  # the repeated prompt compresses
+    assert unpack_chunk(packed, LookupChunk) == chunk
+    assert unpack_chunk(chunk.model_dump_json(), LookupChunk) == chunk  # what a client of an earlier version sends

@@ -5,7 +5,6 @@ the client's file-wide dedupe."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from llmcache.shared.metrics import MetricsRecorder
 from llmcache.shared.models import LookupResult, Miss
 from llmcache.shared.providers.pricing import PricingTable
 from llmcache.shared.request_keys import semantic_text
-from llmcache.workers.batch.formats import BatchFormat, LineError, ParsedLine, error_line, result_line
+from llmcache.workers.batch.formats import BatchFormat, LineError, ParsedLine, encode_line, error_line, result_line
 from llmcache.workers.batch.messages import (
     ChunkLine,
     ChunkResult,
@@ -34,8 +33,6 @@ from llmcache.workers.batch.messages import (
 from llmcache.workers.batch.parsing import LineRules, parse_line
 
 log = structlog.get_logger("llmcache.batch.chunk")
-# what json.dumps(row, ensure_ascii=False) builds on every call
-_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def error_row(fmt: BatchFormat, line: ChunkLine, custom_id: str | None, message: str) -> Row:
@@ -43,7 +40,7 @@ def error_row(fmt: BatchFormat, line: ChunkLine, custom_id: str | None, message:
     return Row(
         line=line.line,
         custom_id=custom_id,
-        text=_ROW_ENCODER.encode(row),
+        text=encode_line(row),
         outcome=Outcome.ERROR.value,
         retryable=False,
     )
@@ -65,7 +62,7 @@ def result_row(fmt: BatchFormat, line: ChunkLine, custom_id: str, result: JobRes
     return Row(
         line=line.line,
         custom_id=custom_id,
-        text=_ROW_ENCODER.encode(row),
+        text=encode_line(row),
         outcome=result.outcome.value,
         key=key,
         cost_usd=result.cost_usd,

@@ -16,10 +16,10 @@ cost, saving; `retryable` on an error). As in the Batch APIs:
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmcache.shared.jobs import Job, JobResult, Outcome
@@ -78,6 +78,11 @@ class LineError:
     line: int
     custom_id: str | None
     message: str
+
+
+def encode_line(row: dict[str, Any]) -> str:
+    """One output line's JSON (compact, UTF-8 text as is; orjson: the rows of a warm run are mostly this)."""
+    return orjson.dumps(row).decode()
 
 
 def detect_format(raw: dict[str, Any]) -> BatchFormat | None:
@@ -289,4 +294,4 @@ def follower_line(
     if failed:
         meta["retryable"] = bool(leader_meta.get("retryable"))
     row["llmcache"] = meta
-    return json.dumps(row, ensure_ascii=False)
+    return encode_line(row)

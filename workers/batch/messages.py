@@ -4,7 +4,8 @@ run's results list (Redis, JSON). Vectors travel as base64 float32."""
 from __future__ import annotations
 
 import base64
-from typing import Literal
+import zlib
+from typing import Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +24,24 @@ def encode_vector(vector: Vectors | None) -> str | None:
 
 def decode_vector(text: str | None) -> Vectors | None:
     return None if text is None else np.frombuffer(base64.b64decode(text), dtype="<f4")
+
+
+_Chunk = TypeVar("_Chunk", bound=BaseModel)
+
+
+def pack_chunk(chunk: BaseModel) -> str:
+    """A chunk task's argument: its JSON, zlib-compressed (level 1: 256 lines repeat one long system prompt, ~2 MB a
+    chunk, ~15 KB packed, in 3 ms), as base64 text. Packed here rather than by Celery's `compression`, so that the
+    worker never runs a JSON decoder over the 2 MB: the task message's JSON holds a short string, and the chunk's
+    own JSON goes straight to pydantic."""
+    return base64.b64encode(zlib.compress(chunk.model_dump_json().encode(), 1)).decode("ascii")
+
+
+def unpack_chunk(text: str, model: type[_Chunk]) -> _Chunk:
+    """`pack_chunk`'s inverse; plain JSON too (what a client of an earlier version sends)."""
+    if text.startswith("{"):
+        return model.model_validate_json(text)
+    return model.model_validate_json(zlib.decompress(base64.b64decode(text)))
 
 
 class RunSpec(_Model):

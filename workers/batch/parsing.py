@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from llmcache.shared.errors import ConfigurationError
@@ -116,7 +117,7 @@ def parse_line(
     number: int, text: str, fmt: BatchFormat, defaults: LineOptions, rules: LineRules | None = None
 ) -> ParsedLine | LineError:
     try:
-        raw = json.loads(text)
+        raw = orjson.loads(text)
     except json.JSONDecodeError as error:
         return LineError(number, None, f"line {number}: not valid JSON ({error.msg} at column {error.colno})")
     if not isinstance(raw, dict):
@@ -212,7 +213,7 @@ def sniff_format(lines: Iterable[str]) -> BatchFormat:
     """The first recognisable line's format (OpenAI when none is)."""
     for text in lines:
         try:
-            raw = json.loads(text)
+            raw = orjson.loads(text)
         except json.JSONDecodeError:
             continue
         if isinstance(raw, dict) and (found := detect_format(raw)) is not None:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 
 def row_key(custom_id: str | None, line: int, duplicate_of: int | None = None) -> str:
     """An output line's identity: its custom_id; for a line without one, or a duplicate custom_id, its number."""
@@ -56,7 +58,7 @@ def plan_resume(output: Path, current: Mapping[str, str], *, retry_errors: bool)
     with output.open(encoding="utf-8", errors="replace") as source:
         for text in source:
             try:
-                found = _prior(json.loads(text))
+                found = _prior(orjson.loads(text))
             except json.JSONDecodeError:
                 continue
             if found is not None:
@@ -76,7 +78,7 @@ def plan_resume(output: Path, current: Mapping[str, str], *, retry_errors: bool)
     with output.open(encoding="utf-8", errors="replace") as source, temporary.open("w", encoding="utf-8") as target:
         for text in source:
             try:
-                found = _prior(json.loads(text))
+                found = _prior(orjson.loads(text))
             except json.JSONDecodeError:
                 continue
             if found is not None and found[0] in plan.done and found[0] not in seen:

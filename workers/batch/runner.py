@@ -16,7 +16,6 @@ once written (the list and the leases expire by themselves if the client dies).
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 import time
 import uuid
@@ -26,13 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
 import redis
 import structlog
 from kombu.exceptions import OperationalError
 from tqdm import tqdm
 
 from llmcache.shared.config import Settings
-from llmcache.workers.batch.formats import BatchFormat, LineOptions, error_line, follower_line
+from llmcache.workers.batch.formats import BatchFormat, LineOptions, encode_line, error_line, follower_line
 from llmcache.workers.batch.lease import RunKeys
 from llmcache.workers.batch.messages import (
     AnswerChunk,
@@ -43,6 +43,7 @@ from llmcache.workers.batch.messages import (
     MissInfo,
     Row,
     RunSpec,
+    pack_chunk,
 )
 from llmcache.workers.batch.output import OutputWriter
 from llmcache.workers.batch.parsing import options_digest
@@ -228,7 +229,7 @@ class BatchRun:
                         self.fmt, item.line, item.custom_id, item.error, digest=item.digest,
                         duplicate_of=item.duplicate_of,
                     )  # fmt: skip
-                    self._write(Row(line=item.line, custom_id=item.custom_id, text=json.dumps(row), outcome="error"))
+                    self._write(Row(line=item.line, custom_id=item.custom_id, text=encode_line(row), outcome="error"))
                     continue
                 chunk.append(item)
                 if len(chunk) >= self.batch.chunk_size:
@@ -307,8 +308,7 @@ class BatchRun:
             lines=[self._chunk_line(i, lookup=True) for i in lines],
         )
         self.flights[flight.chunk_id] = flight  # before sending: a send that fails is re-sent by the lease check
-        # zlib: 256 lines repeat their long static system prompt (2 MB a chunk here, 40 KB compressed)
-        self.client.app.send_task(LOOKUP_TASK, kwargs={"chunk": chunk.model_dump_json()}, compression="zlib")
+        self.client.app.send_task(LOOKUP_TASK, kwargs={"chunk": pack_chunk(chunk)})
 
     def _send_answers(self, *, lookups_left: bool) -> None:
         size = self.batch.answer_chunk_size
@@ -338,7 +338,7 @@ class BatchRun:
             return
         self.flights[flight.chunk_id] = flight
         chunk = AnswerChunk(run=self.spec, chunk_id=flight.lease_id, attempt=flight.attempt, items=items)
-        self.client.app.send_task(ANSWER_TASK, kwargs={"chunk": chunk.model_dump_json()}, compression="zlib")
+        self.client.app.send_task(ANSWER_TASK, kwargs={"chunk": pack_chunk(chunk)})
 
     # -- results -------------------------------------------------------------------------------------------------
 
@@ -420,7 +420,7 @@ class BatchRun:
                 self.waiters.append(self.by_line[member.line])
         if not leader.followers:
             return
-        parsed: dict[str, Any] = json.loads(row.text)
+        parsed: dict[str, Any] = orjson.loads(row.text)
         saved = row.cost_usd or row.saved_usd
         for member in leader.followers:
             if member.line in self.written:
@@ -530,7 +530,7 @@ class BatchRun:
             self.fmt, number, item.custom_id, f"line {number}: {message}", code="timeout", digest=item.digest,
             retryable=True,
         )  # fmt: skip
-        self._write(Row(line=number, custom_id=item.custom_id, text=json.dumps(row), outcome="error", retryable=True))
+        self._write(Row(line=number, custom_id=item.custom_id, text=encode_line(row), outcome="error", retryable=True))
 
 
 def run_batch(

@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import orjson
+
 from llmcache.workers.batch.formats import BatchFormat, detect_format
 from llmcache.workers.batch.parsing import duplicate_message, line_digest
 
@@ -66,14 +68,14 @@ def scan_input(data: mmap.mmap | bytes, defaults_digest: str) -> Scan:
         except UnicodeDecodeError as error:
             loose = raw_bytes.decode("utf-8", errors="replace")
             try:
-                custom_id = _custom_id(json.loads(loose))
+                custom_id = _custom_id(orjson.loads(loose))
             except json.JSONDecodeError:
                 custom_id = None
             message = f"line {number}: not valid UTF-8 (byte 0x{raw_bytes[error.start]:02x} at offset {error.start})"
             out.append(InputLine(number, offset, length, custom_id, digest, message))
             continue
         try:
-            raw = json.loads(text)
+            raw = orjson.loads(text)
         except json.JSONDecodeError as error:
             message = f"line {number}: not valid JSON ({error.msg} at column {error.colno})"
             out.append(InputLine(number, offset, length, None, digest, message))

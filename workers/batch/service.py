@@ -23,7 +23,7 @@ from llmcache.shared.providers.lint import PromptLintReporter
 from llmcache.shared.providers.pricing import PricingTable
 from llmcache.workers.batch.chunk import ChunkLookup
 from llmcache.workers.batch.lease import LeaseKeeper, RunKeys
-from llmcache.workers.batch.messages import AnswerChunk, ChunkResult, LookupChunk
+from llmcache.workers.batch.messages import AnswerChunk, ChunkResult, LookupChunk, unpack_chunk
 from llmcache.workers.batch.misses import MissAnswering
 from llmcache.workers.batch.settings import BatchSettings
 from llmcache.workers.resources import WorkerResources
@@ -73,7 +73,7 @@ class BatchWorker:
 
     def lookup(self, raw: str, worker: str | None = None) -> None:
         lookup, _, leases = self._build()
-        chunk = LookupChunk.model_validate_json(raw)
+        chunk = unpack_chunk(raw, LookupChunk)
         keys = RunKeys(chunk.run.key_prefix, chunk.run.run_id)
         with leases.hold(keys.lease(chunk.chunk_id), worker or "worker"):
             if not self._alive(keys):
@@ -83,7 +83,7 @@ class BatchWorker:
 
     def answer(self, raw: str, worker: str | None = None) -> None:
         _, answering, leases = self._build()
-        chunk = AnswerChunk.model_validate_json(raw)
+        chunk = unpack_chunk(raw, AnswerChunk)
         keys = RunKeys(chunk.run.key_prefix, chunk.run.run_id)
         with leases.hold(keys.lease(chunk.chunk_id), worker or "worker"):
             if not self._alive(keys):
