@@ -49,7 +49,7 @@ class EntryStore:
         self._redis = client
         self._keys = keyspace
         self._put_aliases = client.register_script(_PUT_ALIASES)
-        self._decode: Callable[[bytes], CacheEntry] = functools.lru_cache(maxsize=DECODED_BODIES)(
+        self._decode: Callable[[bytes | str], CacheEntry] = functools.lru_cache(maxsize=DECODED_BODIES)(
             CacheEntry.model_validate_json
         )
 
