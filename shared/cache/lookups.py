@@ -144,11 +144,8 @@ class Lookups:
         pending: list[int] = []
         stale_aliases: dict[str, CacheEntry] = {}
         for i in eligible:
-            entry = bodies[prepared[i].keys.request_key]
-            if entry is not None and _is_stale_alias(prepared[i], entry):
-                stale_aliases[entry.entry_id] = entry
-                entry = None
-            if entry is not None and not entry.is_expired(now):
+            entry = _servable_exact(prepared[i], bodies[prepared[i].keys.request_key], now, stale_aliases)
+            if entry is not None:
                 results[i] = ExactHit(entry=entry)
             elif not prepared[i].semantic_allowed:
                 results[i] = _miss(prepared[i], "no-exact-match")
@@ -229,13 +226,10 @@ class Lookups:
         log.debug("aliases_written", aliases=written, offered=len(entries))
 
     def _exact(self, prepared: Prepared, now: datetime) -> ExactHit | None:
-        entry = self._context.store.get(prepared.keys.request_key)
-        if entry is not None and _is_stale_alias(prepared, entry):
-            self._drop_stale_aliases([entry])
-            return None
-        if entry is None or entry.is_expired(now):
-            return None
-        return ExactHit(entry=entry)
+        stale_aliases: dict[str, CacheEntry] = {}
+        entry = _servable_exact(prepared, self._context.store.get(prepared.keys.request_key), now, stale_aliases)
+        self._drop_stale_aliases(stale_aliases.values())
+        return None if entry is None else ExactHit(entry=entry)
 
     def _drop_stale_aliases(self, aliases: Iterable[CacheEntry]) -> None:
         """Removes alias entries judged in another context (so that a new judgement may alias the key again);
@@ -307,6 +301,19 @@ def _is_stale_alias(prepared: Prepared, entry: CacheEntry) -> bool:
     under another embedder (another vector space) it is never served, although its request key (which does not
     hash the embedder) is the same."""
     return entry.alias is not None and entry.context_fp != prepared.keys.context_fp
+
+
+def _servable_exact(
+    prepared: Prepared, entry: CacheEntry | None, now: datetime, stale_aliases: dict[str, CacheEntry]
+) -> CacheEntry | None:
+    """The body under the request's own key when it may be served as an exact hit: live, and not an alias judged
+    in another context (collected in `stale_aliases`, for the caller to delete)."""
+    if entry is None:
+        return None
+    if _is_stale_alias(prepared, entry):
+        stale_aliases[entry.entry_id] = entry
+        return None
+    return None if entry.is_expired(now) else entry
 
 
 def _aliases(
