@@ -34,6 +34,7 @@ import redis
 
 from bench.batch import COLD_WORDINGS, write_file
 from bench.common import quiet_logging
+from llmcache.shared.cache.writes import StoreItem
 from llmcache.shared.config import load_settings
 from llmcache.shared.models import Completion, Miss, Usage
 
@@ -82,13 +83,18 @@ def main() -> int:
         source = work / "source.jsonl"
         write_file(source, args.stored, COLD_WORDINGS, seed=7)
         stored: list[str] = []
-        for n, text in enumerate(source.read_text().splitlines(), 1):
-            parsed = parse_line(n, text, "openai", LineOptions())
-            assert isinstance(parsed, ParsedLine)
-            found = resources.runtime.cache.lookup(parsed.job.request)
-            if isinstance(found, Miss):
-                resources.runtime.cache.store(parsed.job.request, completion(n), miss=found)
-                stored.append(text)
+        texts = source.read_text().splitlines()
+        cache = resources.runtime.cache
+        for start in range(0, len(texts), 256):  # as a cold run stores: batched lookups, each new request once
+            parsed = [parse_line(n, t, "openai", LineOptions()) for n, t in enumerate(texts[start : start + 256])]
+            requests = [p.job.request for p in parsed if isinstance(p, ParsedLine)]
+            items: dict[str, StoreItem] = {}
+            found_all = cache.lookup_many(requests)
+            for text, request, found in zip(texts[start : start + 256], requests, found_all, strict=True):
+                if isinstance(found, Miss) and found.request_key not in items:
+                    items[str(found.request_key)] = StoreItem(request, completion(len(stored)), found)
+                    stored.append(text)
+            cache.store_many(list(items.values()))
         run_id = uuid.uuid4().hex[:16]
         keys = RunKeys(prefix, run_id)
         client.set(keys.alive, "1", ex=3600)
@@ -110,6 +116,8 @@ def main() -> int:
             envelope = json.dumps([[], {"chunk": argument}, {"callbacks": None, "errbacks": None}]).encode()
             bodies.append(base64.b64encode(envelope if packs else zlib.compress(envelope)))
         worker = BatchWorker(resources, BatchSettings())
+        if hasattr(resources, "prewarm"):  # what a worker does when it is ready (commits that have it)
+            resources.prewarm(model=True)
 
         def one_pass() -> float:
             started = time.process_time()

@@ -31,8 +31,7 @@ def register_tasks(app: Celery, settings: Settings) -> WorkerResources:
     @worker_ready.connect(weak=False)
     def _prewarm(sender: Any = None, **_: Any) -> None:
         queues = {q.name for q in sender.app.amqp.queues.consume_from.values()} if sender is not None else set()
-        if "llm" in queues:  # load the model and open the index before the first job, not during it
-            resources.processor  # noqa: B018
+        resources.prewarm(model="llm" in queues)  # the model and the index before the first job, not during it
 
     @worker_process_init.connect(weak=False)
     def _fresh_resources(**_: Any) -> None:  # a forked child must not reuse the parent's connections
