@@ -9,7 +9,15 @@ import pytest
 from llmcache.shared.jobs import JobError, JobResult, Outcome
 from llmcache.shared.models import Completion
 from llmcache.shared.providers.pricing import PricingTable
-from llmcache.workers.batch.formats import LineError, LineOptions, ParsedLine, error_line, follower_line, result_line
+from llmcache.workers.batch.formats import (
+    LineError,
+    LineOptions,
+    ParsedLine,
+    encode_line,
+    error_line,
+    follower_line,
+    result_line,
+)
 from llmcache.workers.batch.parsing import LineRules, line_digest, options_digest, parse_file, parse_line
 from llmcache.workers.batch.scan import scan_input
 
@@ -214,3 +222,15 @@ def test_line_options_memo_evicts_safely_under_threads() -> None:
         f"t{n}" for n, _ in lines
     ]
     assert len(parsing._options_memo) <= parsing._OPTIONS_MEMO_ENTRIES
+
+
+def test_integers_beyond_64_bits_keep_their_value_in_and_out() -> None:
+    bound = 123456789012345678901234567890
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "integer", "maximum": bound}}}
+    first = parse_line(1, openai_body("a", tools=[tool]), "openai", LineOptions())
+    tool["function"]["parameters"]["maximum"] = bound + 1  # type: ignore[index]
+    second = parse_line(2, openai_body("b", tools=[tool]), "openai", LineOptions())
+    assert isinstance(first, ParsedLine) and isinstance(second, ParsedLine)
+    assert first.job.request.params["tools"] != second.job.request.params["tools"]  # not both rounded to one float
+    assert encode_line({"n": bound, "text": "café"}) == '{"n":123456789012345678901234567890,"text":"café"}'
+    assert encode_line({"n": 1, "text": "café"}) == '{"n":1,"text":"café"}'

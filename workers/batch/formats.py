@@ -16,6 +16,7 @@ cost, saving; `retryable` on an error). As in the Batch APIs:
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -81,8 +82,13 @@ class LineError:
 
 
 def encode_line(row: dict[str, Any]) -> str:
-    """One output line's JSON (compact, UTF-8 text as is; orjson: the rows of a warm run are mostly this)."""
-    return orjson.dumps(row).decode()
+    """One output line's JSON (compact, UTF-8 text as is; orjson: the rows of a warm run are mostly this). What
+    orjson refuses (an integer beyond 64 bits in a provider's body) is written by the standard library, the same
+    way."""
+    try:
+        return orjson.dumps(row).decode()
+    except orjson.JSONEncodeError:
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":"))
 
 
 def detect_format(raw: dict[str, Any]) -> BatchFormat | None:

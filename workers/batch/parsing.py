@@ -117,7 +117,9 @@ def parse_line(
     number: int, text: str, fmt: BatchFormat, defaults: LineOptions, rules: LineRules | None = None
 ) -> ParsedLine | LineError:
     try:
-        raw = orjson.loads(text)
+        # the standard library, not orjson: orjson reads an integer beyond 64 bits as a float, and two such
+        # integers in a request (a tool schema's bound, a seed) could then share a request key
+        raw = json.loads(text)
     except json.JSONDecodeError as error:
         return LineError(number, None, f"line {number}: not valid JSON ({error.msg} at column {error.colno})")
     if not isinstance(raw, dict):
