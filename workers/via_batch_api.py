@@ -38,7 +38,15 @@ from llmcache.shared.models import Completion, ProviderName
 from llmcache.shared.providers.batch_api.answerer import BatchAPIAnswerer
 from llmcache.shared.providers.batch_api.base import BatchAPIClient, JobProgress, PollPolicy, SubmittedJob
 from llmcache.shared.providers.pricing import PricingTable
-from llmcache.workers.batch.formats import BatchFormat, LineError, LineOptions, ParsedLine, error_line, result_line
+from llmcache.workers.batch.formats import (
+    BatchFormat,
+    LineError,
+    LineOptions,
+    ParsedLine,
+    encode_line,
+    error_line,
+    result_line,
+)
 from llmcache.workers.batch.parsing import LineRules, line_digest, options_digest, parse_file
 from llmcache.workers.batch.resume import row_key
 from llmcache.workers.batch_api_tasks import LOOKUP_TASK, STORE_TASK
@@ -255,7 +263,7 @@ class _Writer:
         self._write(row)
 
     def _write(self, row: dict[str, Any]) -> None:
-        self._out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        self._out.write(encode_line(row) + "\n")
         self._out.flush()
 
 
