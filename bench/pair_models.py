@@ -29,13 +29,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from llmcache.quality.evaluation import Judged, PairCandidates, Setting, SweepRow, score_settings
+from llmcache.quality.pairs import PAIR_RESCUES, PAIR_THRESHOLDS
 from llmcache.shared.guard.pair_model import PairModel
 
 Table = tuple[list[PairCandidates], list[list[Judged]], float]
 TUNING = {"faq": "faq_pairs_dev.jsonl", "quora": "qqp_pairs_val.jsonl.gz", "templates": "templated_pairs_tuning.jsonl"}
 FLOORS = [round(x, 2) for x in np.arange(0.50, 0.80, 0.02)]
-THRESHOLDS = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-RESCUES = [0.6, 0.7, 0.8, 0.9, 1.0]
+# `tune pairs`' grid, with 0.15 added where the defaults were chosen
+THRESHOLDS = sorted({*PAIR_THRESHOLDS, 0.15})
 TARGETS = {"faq_pairs_dev.jsonl": (0.95, 0.65), "qqp_pairs_val.jsonl.gz": (0.90, 0.55)}
 TEMPLATE_TARGET = (0.97, 0.70)
 
@@ -86,7 +87,7 @@ def grid() -> list[Setting]:
         Setting(floor=floor, mode="rules+pair", pair_accept_above=threshold, pair_rescue_above=max(rescue, threshold))
         for floor in FLOORS
         for threshold in THRESHOLDS
-        for rescue in RESCUES
+        for rescue in PAIR_RESCUES
     ]
 
 
