@@ -83,6 +83,7 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
     learning_rate: float = 2e-4,
     threads: int = 2,
     trained_layers: int = TRAINED_LAYERS,
+    layer_decay: float = 1.0,
     progress: Callable[[str], None] | None = None,
 ) -> PairModelCard:
     import torch
@@ -138,10 +139,13 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
     say(f"frozen layers done in {time.perf_counter() - started:.0f} s")
 
     parameters = list(top.parameters()) + list(head.parameters())
-    optimiser = torch.optim.AdamW(
-        [{"params": list(top.parameters()), "lr": learning_rate}, {"params": list(head.parameters()), "lr": 1e-3}],
-        weight_decay=0.01,
-    )
+    # layer-wise decay: the top layer learns at `learning_rate`, each one below at `layer_decay` times the one above,
+    # so that lower layers, whose features every upper one builds on, move less
+    groups = [
+        {"params": list(layer.parameters()), "lr": learning_rate * layer_decay ** (len(top) - 1 - depth)}
+        for depth, layer in enumerate(top)
+    ]
+    optimiser = torch.optim.AdamW([*groups, {"params": list(head.parameters()), "lr": 1e-3}], weight_decay=0.01)
     total_steps = epochs * len(batches)
     warmup = max(1, total_steps // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -191,6 +195,7 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
             "epochs": epochs,
             "batch_size": batch_size,
             "learning_rate": learning_rate,
+            "layer_decay": layer_decay,
             "seed": seed,
             "training_seconds": round(time.perf_counter() - started),
         },
@@ -236,6 +241,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layers", type=int, default=TRAINED_LAYERS, help="top encoder layers fine-tuned (1-6)")
+    parser.add_argument("--layer-decay", type=float, default=1.0, help="learning-rate factor, layer to layer below")
+    parser.add_argument("--learning-rate", type=float, default=2e-4, help="the top layer's learning rate")
     args = parser.parse_args(argv)
     pairs = default_training_pairs(
         args.data, seed=args.seed, qqp_limit=args.qqp, synthetic=args.synthetic, rewordings=args.rewordings
@@ -256,6 +263,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         epochs=args.epochs,
         threads=args.threads,
         trained_layers=args.layers,
+        layer_decay=args.layer_decay,
+        learning_rate=args.learning_rate,
         progress=print,
     )
     print(card.model_dump_json(indent=2))

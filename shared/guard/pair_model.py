@@ -69,6 +69,7 @@ class PairModelCard(BaseModel):
     epochs: int
     batch_size: int
     learning_rate: float
+    layer_decay: float = 1.0  # absent from cards written before the option: every layer at `learning_rate`
     seed: int
     training_seconds: int
     weights_sha256: str
