@@ -222,6 +222,10 @@ class PairModel:
         self._lock = threading.Lock()
 
     @property
+    def threads(self) -> int:
+        return self._threads
+
+    @property
     def card(self) -> PairModelCard:
         self._load()
         assert self._card is not None
