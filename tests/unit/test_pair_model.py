@@ -88,3 +88,14 @@ def test_the_card_says_how_many_top_layers_ship_and_the_weights_must_agree(tmp_p
         PairModel(tmp_path / "mislabelled").warm()
     with pytest.raises(ValueError, match="1-6"):
         layout_for(7)
+
+
+def test_the_card_records_the_layer_decay_and_older_cards_read_as_no_decay(tmp_path: Path) -> None:
+    card, delta = read_pair_model(DATA_DIR)
+    if "layer_decay" not in (DATA_DIR / CARD_FILE).read_text():
+        assert card.layer_decay == 1.0  # written before the option: every layer at one learning rate
+    fields = card.model_dump(exclude={"layout", "base_model", "weights_sha256"}) | {"layer_decay": 0.8}
+    trained = len({name.split(".")[2] for name in delta if name.startswith("encoder.layer.")})
+    written = write_pair_model(tmp_path / "decayed", delta, fields, trained_layers=trained)
+    assert written.layer_decay == 0.8
+    assert read_pair_model(tmp_path / "decayed")[0] == written
