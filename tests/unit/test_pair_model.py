@@ -14,6 +14,7 @@ from llmcache.shared.guard.pair_model import (
     DATA_DIR,
     WEIGHTS_FILE,
     PairModel,
+    PairModelCard,
     PairModelError,
     base_weights,
     layout_for,
@@ -92,8 +93,8 @@ def test_the_card_says_how_many_top_layers_ship_and_the_weights_must_agree(tmp_p
 
 def test_the_card_records_the_layer_decay_and_older_cards_read_as_no_decay(tmp_path: Path) -> None:
     card, delta = read_pair_model(DATA_DIR)
-    if "layer_decay" not in (DATA_DIR / CARD_FILE).read_text():
-        assert card.layer_decay == 1.0  # written before the option: every layer at one learning rate
+    older = card.model_dump(exclude={"layer_decay"})  # a card written before the option
+    assert PairModelCard.model_validate(older).layer_decay == 1.0  # every layer at one learning rate
     fields = card.model_dump(exclude={"layout", "base_model", "weights_sha256"}) | {"layer_decay": 0.8}
     trained = len({name.split(".")[2] for name in delta if name.startswith("encoder.layer.")})
     written = write_pair_model(tmp_path / "decayed", delta, fields, trained_layers=trained)
