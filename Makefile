@@ -51,7 +51,7 @@ bench: install services
 	$(PY) bench/lookup.py
 	$(PY) bench/prompt_cache_cost.py
 	$(PY) bench/batch_api_cost.py
-	$(PY) bench/batch.py --lines 20000 --write  # the batch engine; --lines 100000 for the full file (~1 h here)
+	$(PY) bench/batch.py --lines 20000 --precisions float32,int8 --write  # the batch engine; --lines 100000 for the full file (~1 h here)
 
 # retrains the guard's models, shipped in shared/guard/data, so that `make install` never trains: the LightGBM
 # verifier from the Quora training pairs (~10 min here) and the pair model, a cross-encoder from the packaged MiniLM

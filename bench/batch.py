@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +44,7 @@ import redis  # noqa: E402
 
 from bench.common import machine_line, quiet_logging, write_section  # noqa: E402
 from llmcache.shared.config import Settings, load_settings  # noqa: E402
+from llmcache.shared.policy import seed_policies  # noqa: E402
 from llmcache.testing.emulator.config import EmulatorConfig  # noqa: E402
 from llmcache.testing.emulator.server import RunningEmulator  # noqa: E402
 
@@ -181,6 +182,52 @@ def settings_env(redis_url: str, emulator: RunningEmulator, data_dir: Path, pref
         "LLMCACHE_PROVIDERS__ANTHROPIC_API_KEY": "emulator-key",
         "LLMCACHE_PROVIDERS__ANTHROPIC_BASE_URL": emulator.anthropic_base_url,
     }
+
+
+def precision_env(env: dict[str, str], precision: str) -> dict[str, str]:
+    """A worker whose pair model runs at `precision`, with semantic aliases off: every run of the same file is
+    judged again, so that the precisions are compared on the same work."""
+    aliases = {f"LLMCACHE_NAMESPACES__{name.upper()}__ALIAS_SEMANTIC_HITS": "false" for name in seed_policies()}
+    return env | aliases | {"LLMCACHE_GUARD__PAIR_MODEL_PRECISION": precision}
+
+
+def sweep_lines(sweep: Sequence[tuple[int, RunResult]], lines: int) -> list[str]:
+    if not sweep:
+        return []
+    runs = "; ".join(
+        f"concurrency {c}: {r.rate:,.0f} lines/s, {r.summary.provider_calls / r.seconds:.1f} calls/s "
+        f"(at most {c / 0.59:.1f} calls/s at a 0.59 s mean call)"
+        for c, r in sweep
+    )
+    return [f"Cold sweep ({lines:,} fresh lines each): {runs}."]
+
+
+def precision_lines(runs: Sequence[tuple[str, RunResult]]) -> list[str]:
+    """The pair model's precisions on the same warm semantic file: throughput, the worker's CPU a line, outcomes."""
+    if not runs:
+        return []
+    lines = [
+        "",
+        "The pair model's precision, on one fresh warm semantic file (the same lines each run, semantic aliases "
+        "off, a worker restarted per run, rounds alternating):",
+        "",
+        "| run | lines/s | worker CPU ms a line | semantic | miss |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for _, r in runs:
+        o = r.summary.outcomes
+        cpu = r.cpu.get("worker", 0.0) / r.lines * 1000
+        lines.append(f"| {r.name} | {r.rate:,.0f} | {cpu:.2f} | {o['semantic']:,} | {o['miss']:,} |")
+    rates: dict[str, list[float]] = {}
+    for precision, r in runs:
+        rates.setdefault(precision, []).append(r.rate)
+    means = {p: sum(v) / len(v) for p, v in rates.items()}
+    first = next(iter(means))
+    lines += [
+        "",
+        "Mean lines/s: " + ", ".join(f"{p} {m:,.0f} ({m / means[first]:.2f}x {first})" for p, m in means.items()),
+    ]
+    return lines
 
 
 def start_worker(env: dict[str, str], concurrency: int, log: Path) -> subprocess.Popen[bytes]:
@@ -419,6 +466,12 @@ def main() -> int:
     parser.add_argument("--main-concurrency", type=int, default=64, help="answer concurrency of the main cold run")
     parser.add_argument("--exact-sizes", default="", help="warm exact files of these sizes too, e.g. 10000,100000")
     parser.add_argument("--chunk", type=int, default=256)
+    parser.add_argument(
+        "--precisions",
+        default="",
+        help="the pair model's precisions to compare on warm semantic hits, e.g. float32,int8 (a fresh file, aliases "
+        "off, two alternating rounds)",
+    )
     parser.add_argument("--write", action="store_true", help="write the results into docs/benchmarks.md")
     parser.add_argument(
         "--exact-only", action="store_true",
@@ -448,6 +501,7 @@ def main() -> int:
     results: list[RunResult] = []
     sweep: list[tuple[int, RunResult]] = []
     growth: list[RunResult] = []
+    by_precision: list[tuple[str, RunResult]] = []
     cold_samples: list[tuple[float, float, float]] = []
     try:
         with private_redis(work) as url:
@@ -488,6 +542,20 @@ def main() -> int:
                 growth.append(timed_run(client, settings, sized, work / f"exact-{size}.out", monitor, name))
                 sized.unlink()
             peak_hwm = monitor._rss()[1]
+            precisions = [p for p in args.precisions.split(",") if p]
+            if precisions:
+                compare_file = work / "compare.jsonl"
+                reworded_lines(cold_file, work / "cold.out", compare_file, max(args.lines // 5, 1000), seed=4)
+                for round_ in (1, 2):
+                    for precision in precisions:
+                        stop_worker(worker)
+                        worker = start_worker(precision_env(env, precision), args.main_concurrency,
+                                              work / "worker.log")  # fmt: skip
+                        monitor.pid = worker.pid
+                        wait_for_worker(client, worker)
+                        name = f"warm semantic, {precision}, round {round_}"
+                        out = work / f"compare-{precision}-{round_}.out"
+                        by_precision.append((precision, timed_run(client, settings, compare_file, out, monitor, name)))
             for concurrency in [int(c) for c in args.concurrency.split(",") if c]:
                 stop_worker(worker)
                 worker = start_worker(env, concurrency, work / "worker.log")
@@ -544,17 +612,10 @@ def main() -> int:
         f"({semantic.rate / embed_distinct:.0%} of the distinct-text one).",
         f"Cold: {cold.rate:,.0f} lines/s with {cold.summary.provider_calls:,} provider calls at answer "
         f"concurrency {args.main_concurrency}: {cold.summary.provider_calls / cold.seconds:.1f} calls/s.",
-        "Cold sweep ("
-        + f"{args.cold_lines:,}"
-        + " fresh lines each): "
-        + "; ".join(
-            f"concurrency {c}: {r.rate:,.0f} lines/s, {r.summary.provider_calls / r.seconds:.1f} calls/s "
-            f"(at most {c / 0.59:.1f} calls/s at a 0.59 s mean call)"
-            for c, r in sweep
-        )
-        + ".",
-        f"Worker peak RSS over the whole run (VmHWM): {peak_hwm:.0f} MB.",
+        *sweep_lines(sweep, args.cold_lines),
+        f"Worker peak RSS before any restart (VmHWM): {peak_hwm:.0f} MB.",
         over_the_run("cold", cold_samples),
+        *precision_lines(by_precision),
         "",
         stage_table(results),
     ]

@@ -109,14 +109,16 @@ def main() -> int:
     parser.add_argument("tables", type=Path, help="judged tables from bench/quality.py --save")
     parser.add_argument("models", type=Path, nargs="+", help="pair model folders (weights + card)")
     parser.add_argument("--protocol", default="pairwise")
+    parser.add_argument("--int8", action="store_true", help="also score each model with int8 linear layers")
     args = parser.parse_args()
     saved: dict[tuple[str, str], Table] = pickle.loads(args.tables.read_bytes())
     base = {name: table for (name, protocol), table in saved.items() if protocol == args.protocol}
     settings = grid()
-    for folder in args.models:
-        model = PairModel(folder)
+    for folder, int8 in ((folder, int8) for folder in args.models for int8 in (False, True)[: 1 + args.int8]):
+        model = PairModel(folder, int8=int8)
         tables = {name: rescored(table, model) for name, table in base.items()}
-        print(f"\n## {folder} (sha256 {model.card.weights_sha256[:12]}, {model.card.training_data})")
+        precision = "int8" if int8 else "float32"
+        print(f"\n## {folder}, {precision} (sha256 {model.card.weights_sha256[:12]}, {model.card.training_data})")
         print("AUC on rule-clean nearest candidates: "
               + ", ".join(f"{name} {auc(table):.3f}" for name, table in tables.items()))  # fmt: skip
         chosen = choose(tables, settings)

@@ -112,7 +112,8 @@ def alias_failure_counter(client: redis.Redis, keyspace: Keyspace) -> Callable[[
 def build_guard(settings: Settings, embedder: Embedder) -> FalseHitGuard:
     """Loads the learned verifier now, so that a missing or damaged model fails the start, not a lookup; leaves it
     out when no namespace uses it or when the embedder is not the one it was trained on."""
-    pair_model = loaded_pair_model() if any(p.guard and p.pair_model for p in settings.namespaces.values()) else None
+    wanted = any(p.guard and p.pair_model for p in settings.namespaces.values())
+    pair_model = loaded_pair_model(int8=settings.guard.pair_model_precision == "int8") if wanted else None
     judge = build_judge(settings) if pair_model is not None else None
     if not any(policy.guard and policy.verifier for policy in settings.namespaces.values()):
         return FalseHitGuard(pair_model=pair_model, judge=judge)

@@ -9,9 +9,10 @@ package, and the ONNX graph is built from both when the model is first used (nev
 Served in float32, one intra-op thread, in length-sorted batches of `BATCH_SIZE` (docs/benchmarks.md, "Batch
 engine"): on this 2-core machine a second thread made a single pair 2x slower under load, batches of 16 beat 64
 (less padding), and onnxruntime's memory arena and memory patterns are off (they grow the worker's RSS with every
-new batch shape and bought no speed). Dynamic int8 quantisation (an option) is about 2x faster, but it quantises
-activations per tensor, so a pair's score would depend on the other pairs of its batch: int8 scores one pair at a
-time, and it costs recall and precision on the labelled files (docs/benchmarks.md), so it is not the default.
+new batch shape and bought no speed). int8 (an option, `PairModel(int8=True)`) quantises each token's activations
+on its own and each weight column on its own (`Int8Linears`), so a pair's score never depends on the rest of its
+batch; it is about 1.4x faster here and moves scores too far for the low default threshold (docs/quality.md), so it
+is not the default.
 """
 
 from __future__ import annotations
@@ -19,9 +20,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
-import logging
 import math
-import tempfile
 import threading
 from collections.abc import Sequence
 from functools import lru_cache
@@ -129,11 +128,37 @@ def read_pair_model(model_dir: Path) -> tuple[PairModelCard, dict[str, np.ndarra
     return card, delta
 
 
-def build_pair_graph(weights: dict[str, np.ndarray]) -> onnx.ModelProto:
+class Int8Linears(_GraphBuilder):
+    """Linear layers in int8: weights quantised per output column, activations per token (one scale per row, taken
+    at run time), so that, unlike onnxruntime's dynamic quantisation (one scale per tensor), the padding and the
+    other rows of a batch never move a pair's score. The attention products stay in float32."""
+
+    def linear(self, x: str, weight: np.ndarray, bias: np.ndarray) -> str:
+        w = np.ascontiguousarray(weight.T, dtype=np.float32)  # (in, out)
+        column_scale = (np.maximum(np.abs(w).max(axis=0), 1e-8) / 127.0).astype(np.float32)
+        quantised_w = np.clip(np.round(w / column_scale), -127, 127).astype(np.int8)
+        absmax = self.op("ReduceMax", [self.op("Abs", [x])], axes=[-1], keepdims=1)
+        row_scale = self.op(
+            "Div", [self.op("Max", [absmax, self.const("eps", np.array(1e-8, np.float32))]), self.const("q", _Q_MAX)]
+        )
+        # uint8 around a zero point of 128: the activation type onnxruntime's x86 kernels take with int8 weights
+        shifted = self.op("Add", [self.op("Round", [self.op("Div", [x, row_scale])]), self.const("zp", _ZERO_F)])
+        quantised_x = self.op("Cast", [shifted], to=TensorProto.UINT8)
+        product = self.op("MatMulInteger", [quantised_x, self.const("wq", quantised_w), self.const("zp", _ZERO_U8)])
+        y = self.op("Mul", [self.op("Cast", [product], to=TensorProto.FLOAT), row_scale])
+        return self.op("Add", [self.op("Mul", [y, self.const("ws", column_scale)]), self.const("b", bias)])
+
+
+_Q_MAX = np.array(127.0, np.float32)
+_ZERO_F = np.array(128.0, np.float32)
+_ZERO_U8 = np.array(128, np.uint8)
+
+
+def build_pair_graph(weights: dict[str, np.ndarray], *, int8: bool = False) -> onnx.ModelProto:
     """BERT over (input_ids, token_type_ids, attention_mask), mean pooling, linear head: outputs the logit."""
     hidden, heads, epsilon = 384, 12, 1e-12
     head_dim = hidden // heads
-    g = _GraphBuilder()
+    g = Int8Linears() if int8 else _GraphBuilder()
     inputs = [
         helper.make_tensor_value_info(name, TensorProto.INT64, ["batch", "seq"])
         for name in ("input_ids", "token_type_ids", "attention_mask")
@@ -239,14 +264,14 @@ class PairModel:
                 return
             card, delta = read_pair_model(self._model_dir)
             weights = base_weights() | delta
-            model = build_pair_graph(weights)
+            model = build_pair_graph(weights, int8=self._int8)
             options = ort.SessionOptions()
             options.intra_op_num_threads = self._threads
             options.inter_op_num_threads = 1
             options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
             options.enable_cpu_mem_arena = False
             options.enable_mem_pattern = False
-            payload = _quantised(model) if self._int8 else model.SerializeToString()
+            payload = model.SerializeToString()
             self._tokenizer = pair_tokenizer()
             self._card = card
             self._session = ort.InferenceSession(payload, options, providers=["CPUExecutionProvider"])
@@ -258,14 +283,11 @@ class PairModel:
         return float(self.score_many([(query, cached)])[0])
 
     def score_many(self, pairs: Sequence[tuple[str, str]], batch_size: int = BATCH_SIZE) -> np.ndarray:
-        """Probabilities, one per (query, cached) pair; sorted by length inside so padding stays small. The int8
-        model scores each pair alone (its activation scales would mix a batch's rows)."""
+        """Probabilities, one per (query, cached) pair; sorted by length inside so padding stays small."""
         if not pairs:
             return np.zeros(0, dtype=np.float32)
         self._load()
         assert self._session is not None and self._tokenizer is not None
-        if self._int8:
-            batch_size = 1
         encodings = self._tokenizer.encode_batch(list(pairs))
         order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
         logits = np.empty(len(encodings), dtype=np.float32)
@@ -282,25 +304,14 @@ class PairModel:
         return np.asarray(1.0 / (1.0 + np.exp(-logits)), dtype=np.float32)
 
 
-def _quantised(model: onnx.ModelProto) -> bytes:
-    """Dynamic int8 quantisation of the MatMul weights (onnxruntime.quantization), in a temporary folder."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    with tempfile.TemporaryDirectory(prefix="llmcache-pair-") as folder:
-        source, target = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
-        onnx.save(model, str(source))
-        logging.disable(logging.WARNING)  # its advice to pre-process, on the root logger at warning level
-        try:
-            quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
-        finally:
-            logging.disable(logging.NOTSET)
-        return target.read_bytes()
-
-
-@lru_cache(maxsize=1)
-def loaded_pair_model() -> PairModel:
-    """The shipped model, loaded once per process on first call (building and quantising the graph takes seconds),
+def loaded_pair_model(*, int8: bool = False) -> PairModel:
+    """The shipped model, loaded once per process and precision on first call (building the graph takes seconds),
     so that a missing or damaged model fails the start of a runtime, not a lookup."""
-    model = PairModel()
+    return _loaded_pair_model(int8)
+
+
+@lru_cache(maxsize=2)
+def _loaded_pair_model(int8: bool) -> PairModel:
+    model = PairModel(int8=int8)
     model.warm()
     return model

@@ -111,3 +111,18 @@ def test_the_runtime_guard_keeps_the_verifier_only_where_it_applies() -> None:
     assert build_guard(settings, _OtherEmbedder()).verifier is None  # type: ignore[arg-type]
     nobody = {name: NamespacePolicy(verifier=False) for name in settings.namespaces}
     assert build_guard(Settings(namespaces=nobody), _MiniLMShape()).verifier is None  # type: ignore[arg-type]
+
+
+def test_the_pair_model_precision_is_a_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    from llmcache.shared.config import load_settings
+    from llmcache.shared.errors import ConfigurationError
+    from llmcache.shared.guard.pair_model import loaded_pair_model
+    from llmcache.shared.runtime import build_guard
+
+    assert build_guard(load_settings(), _MiniLMShape()).pair_model is loaded_pair_model()  # type: ignore[arg-type]
+    monkeypatch.setenv("LLMCACHE_GUARD__PAIR_MODEL_PRECISION", "int8")
+    guard = build_guard(load_settings(), _MiniLMShape())  # type: ignore[arg-type]
+    assert guard.pair_model is loaded_pair_model(int8=True)
+    monkeypatch.setenv("LLMCACHE_GUARD__PAIR_MODEL_PRECISION", "int4")
+    with pytest.raises((ConfigurationError, ValueError), match="pair_model_precision"):
+        load_settings()
