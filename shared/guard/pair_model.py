@@ -133,20 +133,28 @@ class Int8Linears(_GraphBuilder):
     at run time), so that, unlike onnxruntime's dynamic quantisation (one scale per tensor), the padding and the
     other rows of a batch never move a pair's score. The attention products stay in float32."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        self._quantised: dict[str, tuple[str, str]] = {}  # an input's quantised tensor and row scales, made once
+
     def linear(self, x: str, weight: np.ndarray, bias: np.ndarray) -> str:
         w = np.ascontiguousarray(weight.T, dtype=np.float32)  # (in, out)
         column_scale = (np.maximum(np.abs(w).max(axis=0), 1e-8) / 127.0).astype(np.float32)
         quantised_w = np.clip(np.round(w / column_scale), -127, 127).astype(np.int8)
+        quantised_x, row_scale = self._quantised.get(x) or self._quantise(x)
+        product = self.op("MatMulInteger", [quantised_x, self.const("wq", quantised_w), self.const("zp", _ZERO_U8)])
+        y = self.op("Mul", [self.op("Cast", [product], to=TensorProto.FLOAT), row_scale])
+        return self.op("Add", [self.op("Mul", [y, self.const("ws", column_scale)]), self.const("b", bias)])
+
+    def _quantise(self, x: str) -> tuple[str, str]:
         absmax = self.op("ReduceMax", [self.op("Abs", [x])], axes=[-1], keepdims=1)
         row_scale = self.op(
             "Div", [self.op("Max", [absmax, self.const("eps", np.array(1e-8, np.float32))]), self.const("q", _Q_MAX)]
         )
         # uint8 around a zero point of 128: the activation type onnxruntime's x86 kernels take with int8 weights
         shifted = self.op("Add", [self.op("Round", [self.op("Div", [x, row_scale])]), self.const("zp", _ZERO_F)])
-        quantised_x = self.op("Cast", [shifted], to=TensorProto.UINT8)
-        product = self.op("MatMulInteger", [quantised_x, self.const("wq", quantised_w), self.const("zp", _ZERO_U8)])
-        y = self.op("Mul", [self.op("Cast", [product], to=TensorProto.FLOAT), row_scale])
-        return self.op("Add", [self.op("Mul", [y, self.const("ws", column_scale)]), self.const("b", bias)])
+        self._quantised[x] = (self.op("Cast", [shifted], to=TensorProto.UINT8), row_scale)
+        return self._quantised[x]
 
 
 _Q_MAX = np.array(127.0, np.float32)
