@@ -11,8 +11,8 @@ engine"): on this 2-core machine a second thread made a single pair 2x slower un
 (less padding), and onnxruntime's memory arena and memory patterns are off (they grow the worker's RSS with every
 new batch shape and bought no speed). int8 (an option, `PairModel(int8=True)`) quantises each token's activations
 on its own and each weight column on its own (`Int8Linears`), so a pair's score never depends on the rest of its
-batch; it is about 1.4x faster here and moves scores too far for the low default threshold (docs/quality.md), so it
-is not the default.
+batch. It is 1.3-1.5x faster on a 2-core AVX2 CPU, but it ranks the FAQ file a little worse, and the defaults were
+tuned on float32 (docs/quality.md), so it is not the default.
 """
 
 from __future__ import annotations
@@ -128,6 +128,11 @@ def read_pair_model(model_dir: Path) -> tuple[PairModelCard, dict[str, np.ndarra
     return card, delta
 
 
+_Q_MAX = np.array(127.0, np.float32)
+_ZERO_F = np.array(128.0, np.float32)
+_ZERO_U8 = np.array(128, np.uint8)
+
+
 class Int8Linears(_GraphBuilder):
     """Linear layers in int8: weights quantised per output column, activations per token (one scale per row, taken
     at run time), so that, unlike onnxruntime's dynamic quantisation (one scale per tensor), the padding and the
@@ -155,11 +160,6 @@ class Int8Linears(_GraphBuilder):
         shifted = self.op("Add", [self.op("Round", [self.op("Div", [x, row_scale])]), self.const("zp", _ZERO_F)])
         self._quantised[x] = (self.op("Cast", [shifted], to=TensorProto.UINT8), row_scale)
         return self._quantised[x]
-
-
-_Q_MAX = np.array(127.0, np.float32)
-_ZERO_F = np.array(128.0, np.float32)
-_ZERO_U8 = np.array(128, np.uint8)
 
 
 def build_pair_graph(weights: dict[str, np.ndarray], *, int8: bool = False) -> onnx.ModelProto:
