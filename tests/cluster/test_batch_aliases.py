@@ -48,10 +48,8 @@ def test_the_same_file_again_makes_no_provider_call(cluster: Cluster, tmp_path: 
     tenant = uuid.uuid4().hex[:8]
     rng = random.Random(7)
     intents = [t.format(a=a, o=o) for t in TEMPLATES for a in ACTIONS for o in OBJECTS]
-    lines = [
-        openai_line(f"line-{i}", worded(rng.choice(intents), *rng.choice(WORDINGS)), model, tenant=tenant)
-        for i in range(600)
-    ]
+    texts = {f"line-{i}": worded(rng.choice(intents), *rng.choice(WORDINGS)) for i in range(600)}
+    lines = [openai_line(custom_id, text, model, tenant=tenant) for custom_id, text in texts.items()]
     source = tmp_path / "batch.jsonl"
     source.write_text("\n".join(lines) + "\n")
 
@@ -74,5 +72,12 @@ def test_the_same_file_again_makes_no_provider_call(cluster: Cluster, tmp_path: 
     # not one call more (before alias entries, this file's second run made about 20: measured 474 + 20)
     assert cluster.provider_calls(model) == first_calls
     assert {row["llmcache"]["outcome"] for row in again.values()} == {"exact"}
-    assert all(answer_text(again[c]) == answer_text(answered[c]) for c in answered)
+    # each line gets an answer the first run gave its very text: two lines of one text in chunks looked up at the
+    # same time may both be judged, and served from two stored paraphrases of it; the first alias written wins
+    given: dict[str, set[str]] = {}
+    for custom_id, text in texts.items():
+        given.setdefault(text, set()).add(answer_text(answered[custom_id]))
+    assert all(answer_text(again[c]) in given[texts[c]] for c in answered)
+    repeated = [c for c in answered if len(given[texts[c]]) == 1]
+    assert repeated and all(answer_text(again[c]) == answer_text(answered[c]) for c in repeated)
     assert "miss 0" in second.stdout
