@@ -250,6 +250,17 @@ def wait_for_worker(client: Any, process: subprocess.Popen[bytes]) -> None:
     raise TimeoutError("the worker did not answer within 300 s")
 
 
+def restart_worker(
+    process: subprocess.Popen[bytes], env: dict[str, str], concurrency: int, log: Path, monitor: Monitor, client: Any
+) -> subprocess.Popen[bytes]:
+    """Stops the worker, starts one with `env`, and waits until it answers; the monitor follows the new process."""
+    stop_worker(process)
+    worker = start_worker(env, concurrency, log)
+    monitor.pid = worker.pid
+    wait_for_worker(client, worker)
+    return worker
+
+
 def stop_worker(process: subprocess.Popen[bytes]) -> None:
     process.terminate()
     try:
@@ -548,19 +559,13 @@ def main() -> int:
                 reworded_lines(cold_file, work / "cold.out", compare_file, max(args.lines // 5, 1000), seed=4)
                 for round_ in (1, 2):
                     for precision in precisions:
-                        stop_worker(worker)
-                        worker = start_worker(precision_env(env, precision), args.main_concurrency,
-                                              work / "worker.log")  # fmt: skip
-                        monitor.pid = worker.pid
-                        wait_for_worker(client, worker)
+                        worker = restart_worker(worker, precision_env(env, precision), args.main_concurrency,
+                                                work / "worker.log", monitor, client)  # fmt: skip
                         name = f"warm semantic, {precision}, round {round_}"
                         out = work / f"compare-{precision}-{round_}.out"
                         by_precision.append((precision, timed_run(client, settings, compare_file, out, monitor, name)))
             for concurrency in [int(c) for c in args.concurrency.split(",") if c]:
-                stop_worker(worker)
-                worker = start_worker(env, concurrency, work / "worker.log")
-                monitor.pid = worker.pid
-                wait_for_worker(client, worker)
+                worker = restart_worker(worker, env, concurrency, work / "worker.log", monitor, client)
                 tag = f"c{concurrency}-"
                 sweep_file = work / f"{tag}batch.jsonl"
                 write_file(sweep_file, args.cold_lines, COLD_WORDINGS, seed=3, tag=tag)

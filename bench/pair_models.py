@@ -114,7 +114,8 @@ def main() -> int:
     saved: dict[tuple[str, str], Table] = pickle.loads(args.tables.read_bytes())
     base = {name: table for (name, protocol), table in saved.items() if protocol == args.protocol}
     settings = grid()
-    for folder, int8 in ((folder, int8) for folder in args.models for int8 in (False, True)[: 1 + args.int8]):
+    precisions = (False, True) if args.int8 else (False,)
+    for folder, int8 in ((folder, int8) for folder in args.models for int8 in precisions):
         model = PairModel(folder, int8=int8)
         tables = {name: rescored(table, model) for name, table in base.items()}
         precision = "int8" if int8 else "float32"

@@ -194,8 +194,8 @@ def _replacements(wordnet: WordNet, word: str, pos: str, min_tagged: int, min_sh
             and wordnet.clear(lemma, pos, min_tagged, min_share)
         )
 
-    out: dict[str, list[str]] = {"synonym": [], "sibling": [], "antonym": []}
-    out["synonym"] = [lemma for lemma in synset.lemmas if usable(lemma, sense)]
+    out: dict[str, list[str]] = {"synonym": [lemma for lemma in synset.lemmas if usable(lemma, sense)]}
+    out["sibling"], out["antonym"] = [], []
     near = set(synset.lemmas)
     for parent in synset.broader:
         for sibling in wordnet.synsets.get(parent, Synset([])).narrower:
